@@ -1,0 +1,1 @@
+"""The in-house Flow Matching Posterior Estimation (Dax et al., NeurIPS 2023)."""

@@ -1,0 +1,154 @@
+"""The Method contract: a configured inference method that fits a Posterior on simulations.
+
+Every method, in-house or wrapped, goes through this door: ``Method(config).fit(theta, x, prior, ...)``
+returns a :class:`Posterior` that can ``sample(n, x_o)`` and, where the method has a tractable density,
+``log_prob(theta, x_o)``. The runner never special-cases a method by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+
+class ConfigError(ValueError):
+    """A method setting with a bad value or an unknown name."""
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Base class of method settings: frozen dataclasses whose fields carry a ``help`` text.
+
+    Subclasses validate their fields in ``__post_init__`` and raise :class:`ConfigError` naming the field.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """A short stable hash of the settings (first 12 hex digits of SHA-256 of sorted JSON)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @classmethod
+    def settings(cls) -> Iterator[tuple[str, Any, str]]:
+        """Yields ``(name, default, help)`` for every setting."""
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            yield f.name, default, f.metadata.get("help", "")
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any]) -> MethodConfig:
+        """Builds a config from ``{name: value}``; unknown names raise :class:`ConfigError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        return cls(**overrides)
+
+
+def setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse
+    """A dataclass field with a default and a ``help`` text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def require(condition: bool, field: str, message: str) -> None:
+    """Raises :class:`ConfigError` naming ``field`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class FitCost:
+    """What fitting cost and what sampling will cost.
+
+    Attributes:
+        epochs: Training epochs run (``None`` if not epoch-based).
+        num_parameters: Trainable parameters of the fitted network.
+        passes_per_sample: Network evaluations per posterior sample (1 for a flow, the number of
+            vector-field evaluations of the ODE solve for FMPE); ``None`` when unknown.
+    """
+
+    epochs: int | None = None
+    num_parameters: int | None = None
+    passes_per_sample: float | None = None
+
+
+class Posterior(ABC):
+    """An amortized posterior estimate q(theta | x)."""
+
+    #: Whether :meth:`log_prob` is available.
+    has_log_prob: ClassVar[bool] = False
+
+    @abstractmethod
+    def sample(self, n: int, x_o: Tensor) -> Tensor:
+        """Draws ``n`` samples ``(n, theta_dim)`` given one observation ``x_o`` ``(x_dim,)``.
+
+        No support rejection here: the runner rejects samples outside the prior for every method alike.
+        """
+
+    def log_prob(self, theta: Tensor, x_o: Tensor) -> Tensor:
+        """Log density ``(N,)`` of ``theta`` ``(N, theta_dim)`` given ``x_o`` ``(x_dim,)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no tractable density")
+
+    @property
+    @abstractmethod
+    def cost(self) -> FitCost:
+        """What fitting cost and what one sample costs."""
+
+    @property
+    def passes_per_sample(self) -> float | None:
+        """Network passes per sample of the last :meth:`sample` call (defaults to the fit-time figure)."""
+        return self.cost.passes_per_sample
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What the harness tells a method besides the data.
+
+    Attributes:
+        budget: Number of simulations the method is allowed (the rows it received, before invalid ones
+            were dropped).
+        seed: The benchmark seed; the harness has already seeded torch with it.
+        device: ``"cpu"`` or ``"cuda"``.
+        show_progress: Whether the method may draw a per-fit progress bar.
+    """
+
+    budget: int
+    seed: int
+    device: str = "cpu"
+    show_progress: bool = False
+
+
+class Method(ABC):
+    """An inference method with its settings.
+
+    Subclasses set ``Config`` (a :class:`MethodConfig` subclass) and ``description``, and implement
+    :meth:`fit`.
+    """
+
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: MethodConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+        if not isinstance(self.config, self.Config):
+            raise ConfigError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}")
+
+    @abstractmethod
+    def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
+        """Fits on ``theta`` ``(N, theta_dim)`` and ``x`` ``(N, x_dim)`` simulated from ``prior``."""
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

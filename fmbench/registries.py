@@ -1,0 +1,99 @@
+"""The two registries of fmbench (tasks and methods) and the loading of plugins.
+
+Built-in entries live in ``fmbench.tasks`` and ``fmbench.baselines`` (and the in-house methods in
+``fmbench``); third-party packages add entries through the ``fmbench.plugins`` entry-point group, and a
+single Python file can add entries when passed as ``--plugin FILE``. A plugin simply imports these
+registries and uses their ``register`` decorators.
+
+Example plugin file::
+
+    from fmbench.registries import METHODS
+    from fmbench.method import Method
+
+    @METHODS.register("my_method")
+    class MyMethod(Method): ...
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from fmbench.method import Method
+from fmbench.registry import Registry
+from fmbench.task import Task
+
+TASKS: Registry[Callable[[], Task]] = Registry("task", Task)
+METHODS: Registry[type[Method]] = Registry("method", Method)
+
+_BUILTIN_MODULES = ("fmbench.tasks", "fmbench.baselines", "fmbench.fmpe")
+ENTRY_POINT_GROUP = "fmbench.plugins"
+
+
+class PluginError(RuntimeError):
+    """A plugin file or entry point that could not be loaded."""
+
+
+@functools.cache
+def load_builtins() -> None:
+    """Imports the built-in task and method modules and the installed entry-point plugins (once)."""
+    for module in _BUILTIN_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as err:  # a broken third-party plugin must not hide the built-ins
+            raise PluginError(f"plugin entry point {ep.name!r} failed to load: {err}") from err
+
+
+def load_plugin_files(paths: Iterable[str | Path]) -> None:
+    """Executes each plugin file once, so that its decorators register its entries."""
+    load_builtins()
+    for path in map(Path, paths):
+        _load_plugin_file(path.resolve())
+
+
+@functools.cache
+def _load_plugin_file(path: Path) -> None:
+    if not path.is_file():
+        raise PluginError(f"plugin file {path} does not exist")
+    spec = importlib.util.spec_from_file_location(f"fmbench_plugin_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"plugin file {path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        raise PluginError(f"plugin file {path} failed: {type(err).__name__}: {err}") from err
+
+
+@functools.cache
+def get_task(name: str) -> Task:
+    """The task registered under ``name`` (built once and cached)."""
+    load_builtins()
+    return TASKS.get(name)()
+
+
+def get_method(name: str, overrides: dict[str, Any] | None = None) -> Method:
+    """The method registered under ``name``, configured with ``overrides`` of its default settings."""
+    load_builtins()
+    cls = METHODS.get(name)
+    return cls(cls.Config.from_overrides(overrides or {}))
+
+
+def task_names() -> list[str]:
+    """All registered task names."""
+    load_builtins()
+    return TASKS.names()
+
+
+def method_names() -> list[str]:
+    """All registered method names."""
+    load_builtins()
+    return METHODS.names()

@@ -1,0 +1,104 @@
+"""A generic name -> entry registry, one instance for tasks and one for methods.
+
+Entries are registered with a decorator; a duplicate name is an error, and so is an entry that is not
+of the registry's base kind. Looking up an unknown name raises :class:`UnknownNameError`, whose message
+suggests the close matches and lists every valid name.
+
+Example:
+    >>> reg = Registry("widget", base=object)
+    >>> @reg.register("round")
+    ... class Round: ...
+    >>> reg.get("round") is Round
+    True
+    >>> reg.get("rond")
+    Traceback (most recent call last):
+    ...
+    fmbench.registry.UnknownNameError: unknown widget 'rond'; did you mean 'round'? Valid widgets: round
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(ValueError):
+    """A registration or look-up that cannot be honoured."""
+
+
+class UnknownNameError(RegistryError, KeyError):
+    """A name that is not registered; the message lists close matches and all valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """Maps names to entries (classes or factories) of one kind.
+
+    Args:
+        kind: What the entries are, used in messages ("task", "method").
+        base: Entries must be subclasses of this class (or, for factories, return instances of it).
+    """
+
+    def __init__(self, kind: str, base: type) -> None:
+        self.kind = kind
+        self.base = base
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator that registers an entry under ``name``."""
+
+        def decorator(entry: T) -> T:
+            self.add(name, entry)
+            return entry
+
+        return decorator
+
+    def add(self, name: str, entry: T) -> None:
+        """Registers ``entry`` under ``name``; raises on duplicates and on entries of the wrong kind."""
+        if not isinstance(name, str) or not name:
+            raise RegistryError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        if name in self._entries:
+            raise RegistryError(f"duplicate {self.kind} name {name!r}: already registered")
+        if isinstance(entry, type) and not issubclass(entry, self.base):
+            raise RegistryError(
+                f"{self.kind} {name!r}: {entry.__name__} is not a subclass of {self.base.__name__}"
+            )
+        if not callable(entry):
+            raise RegistryError(f"{self.kind} {name!r}: entry {entry!r} is not callable")
+        self._entries[name] = entry
+
+    def get(self, name: str) -> T:
+        """Returns the entry registered under ``name``."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self._unknown_message(name)) from None
+
+    def check(self, names: list[str]) -> None:
+        """Raises :class:`UnknownNameError` for the first unknown name in ``names``."""
+        for name in names:
+            self.get(name)
+
+    def _unknown_message(self, name: str) -> str:
+        valid = sorted(self._entries)
+        close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+        return f"unknown {self.kind} {name!r}{hint} Valid {self.kind}s: {', '.join(valid)}"
+
+    def names(self) -> list[str]:
+        """All registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
