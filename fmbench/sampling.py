@@ -1,0 +1,56 @@
+"""Posterior sampling under the protocol: samples outside the prior's support are rejected for every
+method alike (sbi's default), and the rejected fraction is recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+from fmbench.method import Posterior
+from fmbench.task import within_support
+
+
+class SamplingError(RuntimeError):
+    """Too few of a posterior's samples fall inside the prior's support."""
+
+
+@dataclass(frozen=True)
+class SupportSamples:
+    """Samples inside the prior's support.
+
+    Attributes:
+        samples: ``(n, theta_dim)`` accepted samples.
+        rejected_fraction: Fraction of all drawn samples that were outside the support or non-finite.
+        drawn: Number of samples drawn in all.
+    """
+
+    samples: Tensor
+    rejected_fraction: float
+    drawn: int
+
+
+def sample_within_prior(
+    posterior: Posterior, prior: Distribution, n: int, x_o: Tensor, min_acceptance: float = 0.01
+) -> SupportSamples:
+    """Draws from ``posterior`` given ``x_o`` until ``n`` samples lie inside ``prior``'s support.
+
+    Raises:
+        SamplingError: the acceptance rate falls below ``min_acceptance`` (after at least ``n`` draws).
+    """
+    accepted: list[Tensor] = []
+    have, drawn = 0, 0
+    while have < n:
+        rate = have / drawn if drawn else 1.0
+        if drawn >= n and rate < min_acceptance:
+            raise SamplingError(f"only {rate:.2%} of {drawn} samples fell inside the prior's support")
+        ask = n if drawn == 0 else min(int((n - have) / max(rate, min_acceptance) * 1.2) + 16, 10 * n)
+        batch = posterior.sample(ask, x_o).detach().to("cpu", torch.float32)
+        keep = batch[within_support(prior, batch)]
+        accepted.append(keep)
+        have += keep.shape[0]
+        drawn += ask
+    samples = torch.cat(accepted)[:n]
+    return SupportSamples(samples=samples, rejected_fraction=1.0 - have / drawn, drawn=drawn)

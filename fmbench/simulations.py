@@ -1,0 +1,117 @@
+"""The simulation cache: one draw of (theta, x) per (task, seed), shared by every method and budget.
+
+Simulations are drawn in chunks of :data:`CHUNK` rows; chunk ``k`` of seed ``s`` is drawn with torch
+seeded from ``(s, k)`` alone, so the data at any index never depends on how many rows were asked for:
+the 1e3 set is always the first 1e3 rows of the 1e4 set (nested budgets). Chunks are cached on disk and
+written atomically, so concurrent jobs and killed runs never see a half-written chunk.
+
+The harness, not the method, enforces the budget: a method receives exactly the first ``budget`` rows,
+minus the rows whose simulation failed (non-finite x), whose number is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fmbench.task import Task
+
+#: Rows per cached chunk.
+CHUNK = 1000
+
+
+class BudgetError(ValueError):
+    """A budget that is not a positive integer."""
+
+
+@dataclass(frozen=True)
+class Simulations:
+    """The simulations a method is given for one budget.
+
+    Attributes:
+        theta: Parameters ``(N, theta_dim)``, the valid rows among the first ``budget``.
+        x: Simulated data ``(N, x_dim)``.
+        budget: Simulations spent (rows before invalid ones were dropped).
+        num_invalid: Rows of the budget dropped because their simulation returned non-finite values.
+    """
+
+    theta: Tensor
+    x: Tensor
+    budget: int
+    num_invalid: int
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The torch seed of chunk ``chunk`` of benchmark seed ``seed``."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
+
+
+def _simulate_chunk(task: Task, seed: int, chunk: int) -> dict[str, Tensor]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(chunk_seed(seed, chunk))
+        theta = task.prior.sample((CHUNK,)).to(torch.float32)
+        x = task.simulate(theta)
+    return {"theta": theta, "x": x}
+
+
+def _save_atomic(obj: dict[str, Tensor], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class SimulationCache:
+    """Simulations of every (task, seed), cached as chunks under ``root / task / seed<seed>``.
+
+    Args:
+        root: The cache folder.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _chunk_path(self, task: Task, seed: int, chunk: int) -> Path:
+        return self.root / task.name / f"seed{seed}" / f"chunk{chunk:05d}.pt"
+
+    def _chunk(self, task: Task, seed: int, chunk: int) -> dict[str, Tensor]:
+        path = self._chunk_path(task, seed, chunk)
+        if path.exists():
+            return torch.load(path, weights_only=True)
+        data = _simulate_chunk(task, seed, chunk)
+        _save_atomic(data, path)
+        return data
+
+    def prepare(self, task: Task, seed: int, budget: int) -> None:
+        """Makes sure the first ``budget`` rows are on disk."""
+        for k in range(math.ceil(check_budget(budget) / CHUNK)):
+            if not self._chunk_path(task, seed, k).exists():
+                self._chunk(task, seed, k)
+
+    def get(self, task: Task, seed: int, budget: int) -> Simulations:
+        """The first ``budget`` simulations of ``(task, seed)``, with invalid rows dropped and counted."""
+        check_budget(budget)
+        chunks = [self._chunk(task, seed, k) for k in range(math.ceil(budget / CHUNK))]
+        theta = torch.cat([c["theta"] for c in chunks])[:budget]
+        x = torch.cat([c["x"] for c in chunks])[:budget]
+        valid = torch.isfinite(x).all(dim=1) & torch.isfinite(theta).all(dim=1)
+        return Simulations(theta=theta[valid], x=x[valid], budget=budget, num_invalid=int((~valid).sum()))
+
+
+def check_budget(budget: object) -> int:
+    """Returns ``budget`` if it is a positive integer, else raises :class:`BudgetError`."""
+    if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0:
+        raise BudgetError(f"a budget must be a positive integer, got {budget!r}")
+    return int(budget)
