@@ -6,24 +6,37 @@ samples, both z-scored with X's mean and standard deviation; an MLP classifier w
 5-fold shuffled ``KFold`` with ``random_state=seed``; the result is the mean held-out accuracy.
 0.5 means indistinguishable, 1.0 disjoint.
 
-Backends are registered in :data:`C2ST_BACKENDS`; ``"sklearn"`` is the reference implementation.
+Backends are registered in :data:`C2ST_BACKENDS`; ``"sklearn"`` is the reference implementation;
+``"torch"`` (:mod:`fmbench.metrics.c2st_torch`) trains the same classifier with all folds batched, on CPU
+or GPU, and is checked against ``"sklearn"`` by ``scripts/c2st_agreement.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from fmbench.metrics.c2st_torch import c2st_torch_backend
+
 #: The conventions written into every result row.
 C2ST_CONVENTION = "sbibm: z-score by reference, MLP 2x(10*dim) ReLU, 5-fold shuffled KFold, seed 1, mean accuracy"
 
-C2stBackend = Callable[[np.ndarray, np.ndarray, int, int], float]
+
+class C2stBackend(Protocol):
+    """A C2ST implementation: z-scored data ``(2N, D)``, labels ``(2N,)``, seed, folds, device -> accuracy."""
+
+    def __call__(
+        self, data: np.ndarray, target: np.ndarray, seed: int, n_folds: int, device: str | torch.device = "cpu"
+    ) -> float: ...
 
 
-def _c2st_sklearn(data: np.ndarray, target: np.ndarray, seed: int, n_folds: int) -> float:
+def _c2st_sklearn(
+    data: np.ndarray, target: np.ndarray, seed: int, n_folds: int, device: str | torch.device = "cpu"
+) -> float:
+    """sbibm's classifier, verbatim settings; always runs on CPU (``device`` is ignored)."""
     from sklearn.model_selection import KFold, cross_val_score
     from sklearn.neural_network import MLPClassifier
 
@@ -37,11 +50,18 @@ def _c2st_sklearn(data: np.ndarray, target: np.ndarray, seed: int, n_folds: int)
     return float(np.asarray(np.mean(scores)).astype(np.float32))
 
 
-#: Name -> implementation taking (z-scored data (2N, D), labels (2N,), seed, n_folds).
-C2ST_BACKENDS: dict[str, C2stBackend] = {"sklearn": _c2st_sklearn}
+#: Name -> implementation taking (z-scored data (2N, D), labels (2N,), seed, n_folds, device).
+C2ST_BACKENDS: dict[str, C2stBackend] = {"sklearn": _c2st_sklearn, "torch": c2st_torch_backend}
 
 
-def c2st(reference: Tensor, samples: Tensor, backend: str = "sklearn", seed: int = 1, n_folds: int = 5) -> float:
+def c2st(
+    reference: Tensor,
+    samples: Tensor,
+    backend: str = "sklearn",
+    seed: int = 1,
+    n_folds: int = 5,
+    device: str | torch.device = "cpu",
+) -> float:
     """C2ST accuracy of ``samples`` ``(M, D)`` against ``reference`` ``(N, D)``, sbibm convention.
 
     Args:
@@ -50,6 +70,8 @@ def c2st(reference: Tensor, samples: Tensor, backend: str = "sklearn", seed: int
         backend: A name in :data:`C2ST_BACKENDS`.
         seed: Seed of the classifier and of the fold split (sbibm uses 1).
         n_folds: Number of cross-validation folds.
+        device: Where the classifier trains (``"torch"`` backend; ``"sklearn"`` always uses the CPU).
+            The z-scoring is done on the CPU in float32 for every backend.
 
     Returns:
         The mean held-out accuracy, in [0, 1].
@@ -64,4 +86,4 @@ def c2st(reference: Tensor, samples: Tensor, backend: str = "sklearn", seed: int
     X, Y = (X - mean) / std, (Y - mean) / std
     data = np.concatenate((X.numpy(), Y.numpy()))
     target = np.concatenate((np.zeros(X.shape[0]), np.ones(Y.shape[0])))
-    return C2ST_BACKENDS[backend](data, target, seed, n_folds)
+    return C2ST_BACKENDS[backend](data, target, seed, n_folds, device)

@@ -1,0 +1,194 @@
+"""The ``fmbench`` command line: ``tasks``, ``methods``, ``run`` and ``report``.
+
+Bad input (an unknown task or method, a malformed budget, an observation out of range, an output folder
+that cannot be written, a bad method setting) exits with status 2 and a one-line message, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from fmbench import __version__, registries
+
+EXAMPLE = (
+    "example: fmbench run --tasks two_moons gaussian_linear --methods npe_nsf npe_maf "
+    "--budgets 1000 10000 --observations 1-10 --seeds 1 --out runs/demo"
+)
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def parse_budget(text: str) -> int:
+    """``"1000"``, ``"10_000"`` or ``"1e4"`` -> a positive integer, else ``ArgumentTypeError``."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        value = float("nan")
+    if not (value == value and value >= 1 and value == int(value)):
+        raise argparse.ArgumentTypeError(f"a budget must be a positive integer, got {text!r}")
+    return int(value)
+
+
+def parse_observations(text: str) -> tuple[int, ...]:
+    """``"1-10"``, ``"1,3,5"`` or ``"1-3,7"`` -> sorted observation numbers."""
+    numbers: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            numbers.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"observations look like 1-10 or 1,3,5; got {text!r}") from None
+    if not numbers or min(numbers) < 1 or max(numbers) > 10:
+        raise argparse.ArgumentTypeError(f"observations must lie in 1..10, got {text!r}")
+    return tuple(sorted(numbers))
+
+
+def parse_setting(text: str) -> tuple[str, str, Any]:
+    """``"fmpe.alpha=4"`` -> ``("fmpe", "alpha", 4)``; values are read as JSON, else kept as text."""
+    key, sep, raw = text.partition("=")
+    method, dot, name = key.partition(".")
+    if not (sep and dot and method and name):
+        raise argparse.ArgumentTypeError(f"a setting looks like METHOD.NAME=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return method, name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fmbench``."""
+    parser = _Parser(prog="fmbench", description="FMPE against NPE on the sbibm tasks.", epilog=EXAMPLE)
+    parser.add_argument("--version", action="version", version=f"fmbench {__version__}")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                        help="a Python file that registers extra tasks or methods (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("tasks", help="list the tasks with their dimensions, prior and availability")
+    sub.add_parser("methods", help="list the methods with their settings and defaults")
+    run = sub.add_parser("run", help="run a grid of tasks x methods x budgets x seeds", epilog=EXAMPLE)
+    run.add_argument("--tasks", nargs="+", required=True, metavar="TASK", help="task names (see fmbench tasks)")
+    run.add_argument("--methods", nargs="+", required=True, metavar="METHOD",
+                     help="method names (see fmbench methods)")
+    run.add_argument("--budgets", nargs="+", required=True, type=parse_budget, metavar="N",
+                     help="simulation budgets, positive integers (1000 or 1e3); nested prefixes of one draw")
+    run.add_argument("--observations", type=parse_observations, default=tuple(range(1, 11)), metavar="SPEC",
+                     help="sbibm observations to evaluate, e.g. 1-10 (default), 1,3 or 2")
+    run.add_argument("--seeds", nargs="+", type=int, default=[1], metavar="SEED",
+                     help="seeds of simulations and training (default: 1)")
+    run.add_argument("--out", required=True, type=Path, metavar="DIR",
+                     help="output folder: results.csv, per-fit cells/, simulations/ cache; re-running resumes")
+    run.add_argument("--set", action="append", default=[], type=parse_setting, metavar="METHOD.NAME=VALUE",
+                     help="override a method setting, e.g. npe_nsf.training_batch_size=10000 (repeatable)")
+    run.add_argument("--num-samples", type=parse_budget, default=10_000, metavar="N",
+                     help="posterior samples per observation (default: 10000, the protocol's)")
+    run.add_argument("--c2st-backend", default="sklearn", metavar="NAME",
+                     help="C2ST implementation (default: sklearn, the sbibm reference)")
+    run.add_argument("--device", default="cpu", help="torch device of the methods: cpu (default) or cuda")
+    run.add_argument("--sim-cache", type=Path, default=None, metavar="DIR",
+                     help="simulation cache folder, shareable between runs (default: OUT/simulations)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--report", action="store_true", help="write the report into OUT when the grid is done")
+    report = sub.add_parser("report", help="leaderboard, summary, timings and figure from a results table")
+    report.add_argument("results", type=Path, metavar="OUT", help="a run's output folder or a results CSV")
+    report.add_argument("--to", type=Path, default=None, metavar="DIR", help="report folder (default: OUT)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fmbench`` command; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        registries.load_plugin_files(args.plugin)
+        return COMMANDS[args.command](args)
+    except UsageError as err:
+        print(f"fmbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fmbench: interrupted; finished rows are kept, re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    infos = [registries.get_task(name).info() for name in registries.task_names()]
+    print(f"{'task':<24} {'theta':>5} {'x':>4} {'prior':<20} {'obs':>3}  available")
+    for i in infos:
+        status = "yes" if i.available else f"no: {i.reason}"
+        print(f"{i.name:<24} {i.theta_dim:>5} {i.x_dim:>4} {i.prior:<20} {i.num_observations:>3}  {status}")
+    return 0
+
+
+def _methods(args: argparse.Namespace) -> int:
+    for name in registries.method_names():
+        cls = registries.METHODS.get(name)
+        print(f"{name}: {cls.description}")
+        for setting, default, help_text in cls.Config.settings():
+            print(f"    {setting} = {default!r}  # {help_text}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fmbench.metrics import C2ST_BACKENDS
+    from fmbench.runner import Grid, RunOptions, run_grid
+
+    settings: dict[str, dict[str, Any]] = {}
+    for method, name, value in args.set:
+        settings.setdefault(method, {})[name] = value
+    if args.c2st_backend not in C2ST_BACKENDS:
+        raise UsageError(f"unknown C2ST backend {args.c2st_backend!r}; valid: {', '.join(sorted(C2ST_BACKENDS))}")
+    try:
+        grid = Grid(tasks=tuple(args.tasks), methods=tuple(args.methods), budgets=tuple(args.budgets),
+                    seeds=tuple(args.seeds), observations=args.observations, settings=settings)
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise UsageError(str(err)) from None
+    _check_writable(args.out)
+    options = RunOptions(out=args.out, num_samples=args.num_samples, c2st_backend=args.c2st_backend,
+                         device=args.device, sim_cache=args.sim_cache, show_progress=not args.no_progress)
+    path = run_grid(grid, options)
+    print(f"results: {path}")
+    if args.report:
+        _write_report(args.out, None)
+    return 0
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise UsageError(f"output folder {out} cannot be written: {err.strerror or err}") from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    _write_report(args.results, args.to)
+    return 0
+
+
+def _write_report(results: Path, to: Path | None) -> None:
+    from fmbench.report import write_report
+
+    try:
+        files = write_report(results, to)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    print(f"leaderboard: {files.leaderboard}\nfigure: {files.figure}\ntimings: {files.timings_md}")
+
+
+COMMANDS = {"tasks": _tasks, "methods": _methods, "run": _run, "report": _report}
+
+if __name__ == "__main__":
+    sys.exit(main())

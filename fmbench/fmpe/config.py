@@ -1,0 +1,178 @@
+"""Settings of the in-house FMPE: one frozen, self-validating config per path.
+
+:class:`FmpeConfig` (Gaussian OT path, ``fmpe``) and :class:`FmpeVpConfig` (variance-preserving path,
+``fmpe_vp``) share every setting of :class:`FlowConfig` and add their path's own. Settings whose best value
+depends on the simulation budget default to ``"auto"`` and are resolved at fit time by
+:meth:`FlowConfig.resolved` from :data:`BUDGET_TIERS` (the paper, too, used smaller networks and batches at
+small budgets; its two_moons network at 1e5, widths ``[32, 64, 128, 256, 512, 1024, 1024, 1024, 512, 128,
+64, 32]`` with batch 64, is far too slow for CPU). The config's hash is that of the unresolved settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from fmbench.fmpe.network import ACTIVATIONS, CONDITIONINGS
+from fmbench.fmpe.ode import DIVERGENCES, SOLVERS, OdeSettings
+from fmbench.fmpe.path import OTPath, ProbPath, VPPath
+from fmbench.fmpe.train import TrainSettings
+from fmbench.method import ConfigError, MethodConfig, require, setting
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class BudgetTier:
+    """The ``"auto"`` values for budgets up to ``max_budget`` simulations."""
+
+    max_budget: float
+    hidden_features: tuple[int, ...]
+    batch_size: int
+    max_epochs: int
+
+
+#: The ``"auto"`` values by budget, first tier whose ``max_budget`` is not exceeded.
+BUDGET_TIERS: tuple[BudgetTier, ...] = (
+    BudgetTier(3_000, (64, 64, 64, 64), 64, 1000),
+    BudgetTier(30_000, (64, 128, 128, 128, 64), 128, 500),
+    BudgetTier(float("inf"), (64, 128, 256, 256, 256, 128, 64), 256, 200),
+)
+
+#: Observations at least this long use GLU conditioning under ``conditioning="auto"`` (the paper used GLU
+#: for its 100-dimensional observations).
+GLU_MIN_X_DIM = 50
+
+
+def tier_for(budget: int) -> BudgetTier:
+    """The :class:`BudgetTier` of ``budget`` simulations."""
+    return next(tier for tier in BUDGET_TIERS if budget <= tier.max_budget)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _auto_or_positive_int(config: MethodConfig, name: str) -> None:
+    value = getattr(config, name)
+    require(value == AUTO or _positive_int(value), name, f"must be 'auto' or a positive integer, got {value!r}")
+
+
+def _widths(value: Any) -> Any:
+    """``"auto"``, or the widths as a tuple of ints (from a list, tuple or ``"64,128,64"``)."""
+    if value == AUTO:
+        return value
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.split(",")]
+        except ValueError:
+            raise ConfigError(f"hidden_features: cannot read {value!r} as comma-separated integers") from None
+    require(isinstance(value, (list, tuple)) and len(value) > 0 and all(_positive_int(v) for v in value),
+            "hidden_features", f"must be 'auto' or a non-empty sequence of positive integers, got {value!r}")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class FlowConfig(MethodConfig):
+    """Settings shared by every path (network, time prior, training, ODE)."""
+
+    hidden_features: Any = setting(AUTO, "residual block widths, e.g. '64,128,64'; auto: by budget (BUDGET_TIERS)")
+    conditioning: str = setting(AUTO, f"how (t, x) enter: concat | glu; auto: glu when x_dim >= {GLU_MIN_X_DIM}")
+    activation: str = setting("gelu", f"activation: {' | '.join(ACTIVATIONS)}")
+    time_prior_exponent: float = setting(4.0, "alpha of the time prior p(t) ~ t^alpha (> -1; 0 is uniform)")
+    batch_size: Any = setting(AUTO, "minibatch size; auto: by budget (BUDGET_TIERS)")
+    learning_rate: float = setting(1e-3, "initial Adam learning rate")
+    max_epochs: Any = setting(AUTO, "upper bound on training epochs; auto: by budget (BUDGET_TIERS)")
+    validation_fraction: float = setting(0.05, "fraction of the simulations held out for early stopping")
+    validation_repeats: int = setting(10, "fixed noise draws per validation point (a deterministic validation loss)")
+    lr_decay_factor: float = setting(0.2, "learning-rate factor of the plateau schedule")
+    lr_patience: int = setting(10, "epochs without improvement before the learning rate decays")
+    early_stopping_patience: int = setting(30, "epochs without improvement before training stops")
+    solver: str = setting("midpoint", f"sampling ODE solver: {' | '.join(SOLVERS)}")
+    steps: int = setting(16, "steps of a fixed-step solver (sampling and log_prob)")
+    atol: float = setting(1e-5, "absolute tolerance of dopri5")
+    rtol: float = setting(1e-5, "relative tolerance of dopri5")
+    log_prob_solver: str = setting("dopri5", f"log_prob ODE solver: {' | '.join(SOLVERS)}")
+    divergence: str = setting("exact", f"divergence in log_prob: {' | '.join(DIVERGENCES)}")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_features", _widths(self.hidden_features))
+        require(self.conditioning in (AUTO, *CONDITIONINGS), "conditioning",
+                f"must be one of auto, {', '.join(CONDITIONINGS)}; got {self.conditioning!r}")
+        require(self.activation in ACTIVATIONS, "activation",
+                f"must be one of {', '.join(ACTIVATIONS)}; got {self.activation!r}")
+        require(self.time_prior_exponent > -1, "time_prior_exponent", "must be > -1")
+        _auto_or_positive_int(self, "batch_size")
+        _auto_or_positive_int(self, "max_epochs")
+        require(self.learning_rate > 0, "learning_rate", "must be positive")
+        require(0 < self.validation_fraction < 1, "validation_fraction", "must be in (0, 1)")
+        for name in ("validation_repeats", "steps"):
+            require(_positive_int(getattr(self, name)), name, "must be a positive integer")
+        for name in ("lr_patience", "early_stopping_patience"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and value >= 0, name, "must be a non-negative integer")
+        require(0 < self.lr_decay_factor < 1, "lr_decay_factor", "must be in (0, 1)")
+        for name in ("solver", "log_prob_solver"):
+            require(getattr(self, name) in SOLVERS, name, f"must be one of {', '.join(SOLVERS)}")
+        require(self.atol > 0, "atol", "must be positive")
+        require(self.rtol > 0, "rtol", "must be positive")
+        require(self.divergence in DIVERGENCES, "divergence", f"must be one of {', '.join(DIVERGENCES)}")
+
+    def resolved(self, budget: int, x_dim: int) -> FlowConfig:
+        """The same settings with every ``"auto"`` replaced by its value for ``budget`` and ``x_dim``."""
+        tier = tier_for(budget)
+        pick = {
+            "hidden_features": tier.hidden_features, "batch_size": tier.batch_size, "max_epochs": tier.max_epochs,
+            "conditioning": "glu" if x_dim >= GLU_MIN_X_DIM else "concat",
+        }
+        return dataclasses.replace(self, **{k: v for k, v in pick.items() if getattr(self, k) == AUTO})
+
+    def build_path(self) -> ProbPath:
+        """The conditional probability path."""
+        raise NotImplementedError
+
+    def sample_ode(self) -> OdeSettings:
+        """The solver of sampling."""
+        return OdeSettings(self.solver, self.steps, self.atol, self.rtol)
+
+    def log_prob_ode(self) -> OdeSettings:
+        """The solver of ``log_prob``."""
+        return OdeSettings(self.log_prob_solver, self.steps, self.atol, self.rtol)
+
+    def train_settings(self) -> TrainSettings:
+        """The training loop's settings (call on a :meth:`resolved` config)."""
+        names = [f.name for f in dataclasses.fields(TrainSettings)]
+        return TrainSettings(**{name: getattr(self, name) for name in names})
+
+
+@dataclass(frozen=True)
+class FmpeConfig(FlowConfig):
+    """FMPE on the Gaussian optimal-transport path (Dax et al. 2023)."""
+
+    sigma_min: float = setting(1e-4, "width of the OT path at t = 1")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 <= self.sigma_min < 1, "sigma_min", "must be in [0, 1)")
+
+    def build_path(self) -> ProbPath:
+        return OTPath(self.sigma_min)
+
+
+@dataclass(frozen=True)
+class FmpeVpConfig(FlowConfig):
+    """FMPE on the variance-preserving diffusion path (Lipman et al. 2023)."""
+
+    beta_min: float = setting(0.1, "noise rate of the VP path at the data end")
+    beta_max: float = setting(20.0, "noise rate of the VP path at the noise end")
+    vp_eps: float = setting(1e-3, "the VP path stops at t = 1 - vp_eps, where its velocity is finite")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.beta_min > 0, "beta_min", "must be positive")
+        require(self.beta_max > self.beta_min, "beta_max", "must exceed beta_min")
+        require(0 < self.vp_eps < 1, "vp_eps", "must be in (0, 1)")
+
+    def build_path(self) -> ProbPath:
+        return VPPath(self.beta_min, self.beta_max, self.vp_eps)

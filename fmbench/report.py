@@ -1,0 +1,95 @@
+"""``fmbench report OUT``: the leaderboard, summaries, timing table and figure of a results table.
+
+Writes into the report folder:
+
+- ``leaderboard.md``: mean +- std of C2ST over observations per task x budget x method, the best per
+  row in bold, with sbibm's published NPE value and the FMPE paper's value beside ours;
+- ``summary.csv``: the same numbers, tidy;
+- ``timings.md`` and ``timings.csv``: cost per task x budget x method;
+- ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fmbench.anchors import ANCHOR_LABELS, anchor_value
+from fmbench.figures import plot_c2st_vs_budget
+from fmbench.results import load_results
+from fmbench.summary import c2st_summary, cost_summary
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The files a report wrote."""
+
+    leaderboard: Path
+    summary: Path
+    timings_md: Path
+    timings_csv: Path
+    figure: Path
+
+
+def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFiles:
+    """Builds every report file from the results table at ``results_path`` (a folder or a CSV)."""
+    results_path = Path(results_path)
+    results = load_results(results_path)
+    if results.empty:
+        raise ValueError(f"the results table at {results_path} has no rows")
+    folder = Path(report_dir) if report_dir else (results_path if results_path.is_dir() else results_path.parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = c2st_summary(results)
+    costs = cost_summary(results)
+    files = ReportFiles(folder / "leaderboard.md", folder / "summary.csv", folder / "timings.md",
+                        folder / "timings.csv", folder / "c2st_vs_budget.png")
+    summary.to_csv(files.summary, index=False)
+    costs.to_csv(files.timings_csv, index=False)
+    files.leaderboard.write_text(leaderboard_markdown(summary, results))
+    files.timings_md.write_text("# Cost per fit\n\n" + _markdown_table(costs.round(4)) + "\n")
+    plot_c2st_vs_budget(summary, files.figure)
+    return files
+
+
+def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
+    """The leaderboard: one row per (task, budget), one column per method and per anchor."""
+    methods = sorted(summary["method"].unique())
+    header = ["task", "budget", *methods, *ANCHOR_LABELS.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (task, budget), part in summary.groupby(["task", "budget"]):
+        cells = [task, f"{budget:,}"]
+        for method in methods:
+            hit = part[part.method == method]
+            cells.append(_cell(hit.iloc[0]) if len(hit) else "")
+        for anchor in ANCHOR_LABELS:
+            value = anchor_value(anchor, task, int(budget))
+            cells.append(f"{value:.3f}" if value is not None else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    backends = ", ".join(sorted(set(results["c2st_backend"].dropna().astype(str))))
+    seeds = ", ".join(map(str, sorted(results["seed"].unique())))
+    return (
+        "# Leaderboard: C2ST (0.5 is best)\n\n"
+        "Mean +- standard deviation over observations (and seeds); **bold** is the best of the row; "
+        "(n) counts observations, a ! marks failed ones. sbibm's published NPE values and FMPE values read "
+        "off Fig. 4 of Dax et al. (2023) stand beside ours.\n\n"
+        + "\n".join(lines)
+        + f"\n\nC2ST backend(s): {backends}. Seeds: {seeds}. "
+        f"Conventions: {results['metric_conventions'].iloc[0]}\n"
+    )
+
+
+def _cell(row: pd.Series) -> str:
+    if pd.isna(row.c2st_mean):
+        return f"failed ({row.n_failed})"
+    std = 0.0 if pd.isna(row.c2st_std) else row.c2st_std
+    text = f"{row.c2st_mean:.3f} +- {std:.3f} ({row.n_ok}{'!' * bool(row.n_failed)})"
+    return f"**{text}**" if row.best else text
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    body = "\n".join("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+                     for row in frame.itertuples(index=False))
+    return header + body

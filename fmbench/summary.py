@@ -1,0 +1,48 @@
+"""Summaries of a results table: C2ST per cell over observations, and cost per cell."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def method_labels(results: pd.DataFrame) -> pd.Series:
+    """The method's name, suffixed with its settings hash where one method ran with several settings."""
+    hashes = results.groupby("method")["method_config_hash"].transform("nunique")
+    suffix = results["method_config_hash"].astype(str).str[:6]
+    return results["method"].where(hashes <= 1, results["method"] + "[" + suffix + "]")
+
+
+def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and count of C2ST over observations and seeds, per task, budget, method.
+
+    Columns: ``task, budget, method, c2st_mean, c2st_std, n_ok, n_failed, c2st_backend, best``; ``best``
+    marks the lowest mean of each (task, budget).
+    """
+    frame = results.assign(method=method_labels(results))
+    ok = frame[frame.status == "ok"]
+    keys = ["task", "budget", "method"]
+    stats = ok.groupby(keys).agg(
+        c2st_mean=("c2st", "mean"), c2st_std=("c2st", "std"), n_ok=("c2st", "size"),
+        c2st_backend=("c2st_backend", lambda s: "+".join(sorted(set(map(str, s))))),
+    )
+    failed = frame[frame.status != "ok"].groupby(keys).size().rename("n_failed")
+    table = stats.join(failed, how="outer").reset_index()
+    table["n_ok"] = table["n_ok"].fillna(0).astype(int)
+    table["n_failed"] = table["n_failed"].fillna(0).astype(int)
+    best = table.groupby(["task", "budget"])["c2st_mean"].transform("min")
+    table["best"] = table["c2st_mean"].notna() & (table["c2st_mean"] == best)
+    return table.sort_values(keys).reset_index(drop=True)
+
+
+def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Cost per task, budget, method: fit time, sampling time, epochs, parameters, passes, rejection."""
+    frame = results.assign(method=method_labels(results))
+    ok = frame[frame.status == "ok"]
+    keys = ["task", "budget", "method"]
+    columns = {
+        "fit_s": ("fit_s", "mean"), "sample_s": ("sample_s", "mean"), "epochs": ("epochs", "mean"),
+        "num_parameters": ("num_parameters", "max"), "passes_per_sample": ("passes_per_sample", "mean"),
+        "rejected_fraction": ("rejected_fraction", "mean"),
+    }
+    present = {k: v for k, v in columns.items() if v[0] in ok.columns}
+    return ok.groupby(keys).agg(**present).reset_index().sort_values(keys).reset_index(drop=True)
