@@ -32,6 +32,10 @@ class NpeConfig(MethodConfig):
     stop_after_epochs: int = setting(20, "early-stopping patience in epochs")
     max_num_epochs: int = setting(2**31 - 1, "upper bound on training epochs")
 
+    @classmethod
+    def smoke(cls) -> NpeConfig:
+        return cls(hidden_features=8, num_transforms=1, num_bins=4, max_num_epochs=2)
+
     def __post_init__(self) -> None:
         for name in ("hidden_features", "num_transforms", "num_bins", "training_batch_size",
                      "stop_after_epochs", "max_num_epochs"):

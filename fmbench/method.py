@@ -47,6 +47,14 @@ class MethodConfig:
             yield f.name, default, f.metadata.get("help", "")
 
     @classmethod
+    def smoke(cls) -> MethodConfig:
+        """The cheapest settings that still run every code path (contract tests, CI smoke runs).
+
+        Subclasses override this; the default is the default settings.
+        """
+        return cls()
+
+    @classmethod
     def from_overrides(cls, overrides: dict[str, Any]) -> MethodConfig:
         """Builds a config from ``{name: value}``; unknown names raise :class:`ConfigError`."""
         known = {f.name for f in dataclasses.fields(cls)}
