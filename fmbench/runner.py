@@ -183,7 +183,9 @@ def _evaluate(base: ResultRow, i: int, task: Task, posterior: Posterior, options
         row.sample_s = time.perf_counter() - start
         row.rejected_fraction = drawn.rejected_fraction
         row.passes_per_sample = posterior.passes_per_sample
-        row.c2st = c2st(task.reference_samples(i), drawn.samples, backend=options.c2st_backend)
+        reference = task.reference_samples(i)
+        n = min(len(reference), len(drawn.samples))  # balanced classes; 10,000 each under the protocol
+        row.c2st = c2st(reference[:n], drawn.samples[:n], backend=options.c2st_backend)
     except Exception as err:  # noqa: BLE001 - a crashed observation is recorded, not raised
         return _failed(base, i, "evaluation", err)
     return row

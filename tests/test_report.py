@@ -1,0 +1,62 @@
+"""The report: leaderboard, summary, timings and figure from a results table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fmbench.report import write_report
+from fmbench.results import COLUMNS
+from fmbench.summary import c2st_summary
+
+
+def _table() -> pd.DataFrame:
+    rows = []
+    for method, base in (("npe_nsf", 0.70), ("fmpe", 0.60)):
+        for budget in (1000, 10000):
+            for obs in (1, 2, 3):
+                rows.append({
+                    "task": "two_moons", "method": method, "budget": budget, "seed": 1, "observation": obs,
+                    "status": "ok", "c2st": base - (0.1 if budget == 10000 else 0) + 0.01 * obs,
+                    "c2st_backend": "sklearn", "fit_s": 10.0, "sample_s": 0.5, "epochs": 50,
+                    "num_parameters": 1000, "passes_per_sample": 1.0, "rejected_fraction": 0.01,
+                    "method_config_hash": f"h{method}", "metric_conventions": "sbibm",
+                })
+    rows.append({**rows[0], "observation": 4, "status": "failed", "c2st": None, "error": "boom"})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_summary_means_best_and_failures() -> None:
+    summary = c2st_summary(_table())
+    row = summary[(summary.method == "npe_nsf") & (summary.budget == 1000)].iloc[0]
+    assert row.c2st_mean == pytest.approx(0.72) and row.n_ok == 3 and row.n_failed == 1
+    best = summary[summary.best]
+    assert set(best.method) == {"fmpe"} and len(best) == 2
+
+
+def test_report_writes_every_file(tmp_path) -> None:
+    path = tmp_path / "results.csv"
+    _table().to_csv(path, index=False)
+    files = write_report(path)
+    for file in (files.leaderboard, files.summary, files.timings_md, files.timings_csv, files.figure):
+        assert file.exists() and file.stat().st_size > 0
+    board = files.leaderboard.read_text()
+    assert "| two_moons | 1,000 | **0.620 +- 0.010 (3)** | 0.720 +- 0.010 (3!) | 0.725 |  |" in board
+    assert "| two_moons | 10,000 | **0.520 +- 0.010 (3)** | 0.620 +- 0.010 (3) | 0.606 | 0.570 |" in board
+    assert files.figure.read_bytes()[:4] == b"\x89PNG"
+    timings = pd.read_csv(files.timings_csv)
+    assert {"fit_s", "sample_s", "num_parameters", "passes_per_sample"} <= set(timings.columns)
+
+
+def test_several_settings_of_one_method_are_told_apart() -> None:
+    table = _table()
+    table.loc[(table.budget == 10000) & (table.method == "npe_nsf"), "method_config_hash"] = "other"
+    labels = set(c2st_summary(table).method)
+    assert "fmpe" in labels and any(label.startswith("npe_nsf[") for label in labels)
+
+
+def test_empty_table_is_an_error(tmp_path) -> None:
+    path = tmp_path / "results.csv"
+    pd.DataFrame(columns=COLUMNS).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no rows"):
+        write_report(path)

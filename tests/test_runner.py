@@ -1,0 +1,100 @@
+"""The runner: protocol, fairness, failures and resuming."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from fmbench.results import COLUMNS
+from fmbench.runner import Grid, RunOptions, run_grid
+from fmbench.task import TaskUnavailableError
+
+
+def _run(tmp_path, methods=("toy_exact",), tasks=("toy_gaussian",), budgets=(200,), observations=(1, 2), **kw):
+    grid = Grid(tasks=tasks, methods=methods, budgets=budgets, observations=observations, **kw)
+    return pd.read_csv(run_grid(grid, RunOptions(out=tmp_path, num_samples=500, show_progress=False)))
+
+
+def test_rows_are_tidy_with_provenance_and_an_exact_posterior_scores_one_half(tmp_path) -> None:
+    table = _run(tmp_path)
+    assert list(table.columns) == COLUMNS
+    assert len(table) == 2 and (table.status == "ok").all()
+    assert table.c2st.between(0.4, 0.6).all()
+    assert (table.num_samples == 500).all() and (table.c2st_backend == "sklearn").all()
+    for column in ("fmbench_version", "git_revision", "torch_version", "sbi_version", "device",
+                   "method_config_hash", "metric_conventions", "timestamp"):
+        assert table[column].notna().all(), column
+
+
+def test_every_method_sees_the_same_simulations(tmp_path, monkeypatch) -> None:
+    from toys import ToyExact
+
+    seen = []
+    original = ToyExact.fit
+
+    def spy(self, theta, x, prior, context):
+        seen.append((theta.clone(), x.clone(), context.budget))
+        return original(self, theta, x, prior, context)
+
+    monkeypatch.setattr(ToyExact, "fit", spy)
+    _run(tmp_path, budgets=(100, 300), observations=(1,))
+    _run(tmp_path / "again", budgets=(300,), observations=(1,))
+    (t100, x100, b100), (t300, x300, b300), (t300b, x300b, _) = seen
+    assert (b100, b300) == (100, 300)
+    assert torch.equal(t100, t300[:100]) and torch.equal(x100, x300[:100])
+    assert torch.equal(t300, t300b) and torch.equal(x300, x300b)
+
+
+def test_rerun_skips_finished_rows_and_resumes_missing_ones(tmp_path, monkeypatch) -> None:
+    from toys import ToyExact
+
+    first = _run(tmp_path, observations=(1,))
+    calls = []
+    monkeypatch.setattr(ToyExact, "fit", lambda *a: calls.append(1))  # a refit would crash
+    again = _run(tmp_path, observations=(1,))
+    assert calls == [] and again.equals(first)
+    more = _run(tmp_path, observations=(1, 2))  # the saved fit is reused for the new observation
+    assert calls == [] and len(more) == 2 and (more.status == "ok").all()
+    assert more.iloc[0].equals(first.iloc[0])
+
+
+def test_a_crashing_method_is_recorded_and_the_grid_goes_on(tmp_path) -> None:
+    table = _run(tmp_path, methods=("toy_crash", "toy_exact"))
+    crashed = table[table.method == "toy_crash"]
+    assert (crashed.status == "failed").all() and crashed.c2st.isna().all()
+    assert crashed.error.str.contains("diverged on purpose").all()
+    assert (table[table.method == "toy_exact"].status == "ok").all()
+
+
+def test_invalid_simulations_are_recorded(tmp_path) -> None:
+    table = _run(tmp_path, tasks=("toy_nan",), budgets=(30,), observations=(1,))
+    assert table.num_invalid_simulations.tolist() == [10]
+
+
+def test_samples_outside_the_prior_are_rejected_and_counted(tmp_path) -> None:
+    table = _run(tmp_path, tasks=("two_moons",), budgets=(10,), observations=(1,),
+                 settings={"toy_exact": {"scale": 1.0}})
+    # the toy posterior is a Gaussian around x_o, partly outside two_moons' uniform box [-1, 1]^2
+    assert 0.0 < table.rejected_fraction.iloc[0] < 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"tasks": ("nope",)}, KeyError, "unknown task 'nope'"),
+        ({"methods": ("npe_nfs",)}, KeyError, "did you mean 'npe_nsf'"),
+        ({"budgets": (0,)}, ValueError, "positive integer"),
+        ({"observations": (11,)}, ValueError, "1..10"),
+        ({"tasks": ("sir",)}, TaskUnavailableError, "unavailable"),
+        ({"settings": {"toy_exact": {"bogus": 1}}}, ValueError, "unknown setting"),
+    ],
+)
+def test_bad_grids_fail_before_running(kwargs, error, match) -> None:
+    base = {"tasks": ("toy_gaussian",), "methods": ("toy_exact",), "budgets": (10,)}
+    from fmbench.registries import get_task
+
+    if kwargs.get("tasks") == ("sir",) and get_task("sir").available:
+        pytest.skip("sir has its simulator")
+    with pytest.raises(error, match=match):
+        Grid(**{**base, **kwargs})

@@ -1,0 +1,46 @@
+"""The simulation cache: nested budgets, identical data for every method, invalid rows, budgets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fmbench.registries import get_task
+from fmbench.simulations import CHUNK, BudgetError, SimulationCache, check_budget
+
+
+def test_budgets_are_nested_prefixes(tmp_path) -> None:
+    task = get_task("toy_gaussian")
+    small = SimulationCache(tmp_path / "a").get(task, seed=3, budget=700)
+    large = SimulationCache(tmp_path / "b").get(task, seed=3, budget=2 * CHUNK + 5)
+    assert small.theta.shape == (700, 2) and large.theta.shape == (2 * CHUNK + 5, 2)
+    assert torch.equal(small.theta, large.theta[:700]) and torch.equal(small.x, large.x[:700])
+
+
+def test_cache_serves_the_same_data_to_every_caller(tmp_path) -> None:
+    task = get_task("two_moons")
+    cache = SimulationCache(tmp_path)
+    first = cache.get(task, seed=1, budget=1000)
+    torch.manual_seed(123)  # the global RNG state must not matter
+    second = cache.get(task, seed=1, budget=1000)
+    fresh = SimulationCache(tmp_path / "other").get(task, seed=1, budget=1000)
+    assert torch.equal(first.x, second.x) and torch.equal(first.x, fresh.x)
+    assert len(list((tmp_path / "two_moons" / "seed1").glob("chunk*.pt"))) == 1
+
+
+def test_seeds_differ(tmp_path) -> None:
+    task = get_task("toy_gaussian")
+    cache = SimulationCache(tmp_path)
+    assert not torch.equal(cache.get(task, 1, 100).theta, cache.get(task, 2, 100).theta)
+
+
+def test_invalid_simulations_are_dropped_and_counted(tmp_path) -> None:
+    sims = SimulationCache(tmp_path).get(get_task("toy_nan"), seed=1, budget=30)
+    assert sims.budget == 30 and sims.num_invalid == 10
+    assert sims.x.shape == (20, 2) and torch.isfinite(sims.x).all()
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "100", True, None])
+def test_bad_budgets_are_rejected(bad) -> None:
+    with pytest.raises(BudgetError, match="positive integer"):
+        check_budget(bad)
