@@ -6,6 +6,7 @@ rejects (``reject_outside_prior=False``) because fmbench's runner rejects for ev
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -36,7 +37,9 @@ class SbiPosterior(Posterior):
         return self._cost
 
     def sample(self, n: int, x_o: Tensor) -> Tensor:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # sbi warns when samples leave the prior's support; the runner rejects and records them.
+            warnings.filterwarnings("ignore", message=".*lie outside the prior support.*")
             return self._posterior.sample(
                 (n,), x=x_o.reshape(1, -1), reject_outside_prior=False, show_progress_bars=False,
                 **self._sample_kwargs,
