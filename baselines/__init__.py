@@ -5,3 +5,5 @@ masked autoregressive flow (``npe_maf``).
 """
 
 from fmbench.baselines import sbi_npe  # noqa: F401  (registration side effects)
+from fmbench.baselines import sbi_fmpe  # noqa: F401,E402  (registration side effects)
+from fmbench.baselines import sbi_npse  # noqa: F401,E402  (registration side effects)

@@ -105,8 +105,6 @@ class _FlowMatching(Method):
         path = c.build_path()
         result = train_vector_field(net, path, theta_scale(theta), x_scale(x), c.train_settings(),
                                     progress=context.show_progress)
-        for p in net.parameters():
-            p.requires_grad_(False)
         return FlowPosterior(net, path, theta_scale, x_scale, c.sample_ode(), c.log_prob_ode(), c.divergence,
                              epochs=result.epochs)
 
