@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fmbench.method import FitCost, FitContext, Posterior, count_parameters
+from fmbench.method import FitContext, FitCost, Posterior, count_parameters
 
 
 class SbiPosterior(Posterior):
@@ -41,7 +41,10 @@ class SbiPosterior(Posterior):
             # sbi warns when samples leave the prior's support; the runner rejects and records them.
             warnings.filterwarnings("ignore", message=".*lie outside the prior support.*")
             return self._posterior.sample(
-                (n,), x=x_o.reshape(1, -1), reject_outside_prior=False, show_progress_bars=False,
+                (n,),
+                x=x_o.reshape(1, -1),
+                reject_outside_prior=False,
+                show_progress_bars=False,
                 **self._sample_kwargs,
             )
 
@@ -51,7 +54,9 @@ class SbiPosterior(Posterior):
             return self._posterior.log_prob(theta, x=x_o.reshape(1, -1), norm_posterior=False)
 
 
-def train_sbi(inference: Any, theta: Tensor, x: Tensor, context: FitContext, **train_kwargs: Any) -> tuple[Any, int]:
+def train_sbi(
+    inference: Any, theta: Tensor, x: Tensor, context: FitContext, **train_kwargs: Any
+) -> tuple[Any, int]:
     """Appends the simulations, trains, and returns ``(estimator, epochs trained)``."""
     inference.append_simulations(theta.to(context.device), x.to(context.device))
     estimator = inference.train(show_train_summary=False, **train_kwargs)
@@ -61,4 +66,6 @@ def train_sbi(inference: Any, theta: Tensor, x: Tensor, context: FitContext, **t
 
 def sbi_cost(estimator: torch.nn.Module, epochs: int, passes_per_sample: float | None) -> FitCost:
     """The :class:`FitCost` of a trained sbi estimator."""
-    return FitCost(epochs=epochs, num_parameters=count_parameters(estimator), passes_per_sample=passes_per_sample)
+    return FitCost(
+        epochs=epochs, num_parameters=count_parameters(estimator), passes_per_sample=passes_per_sample
+    )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fmbench.baselines.sbi_common import SbiPosterior, sbi_cost, train_sbi
 from torch import Tensor
 from torch.distributions import Distribution
 
-from fmbench.baselines.sbi_common import SbiPosterior, sbi_cost, train_sbi
 from fmbench.method import FitContext, Method, MethodConfig, Posterior, require, setting
 from fmbench.registries import METHODS
 
@@ -37,9 +37,19 @@ class NpeConfig(MethodConfig):
         return cls(hidden_features=8, num_transforms=1, num_bins=4, max_num_epochs=2)
 
     def __post_init__(self) -> None:
-        for name in ("hidden_features", "num_transforms", "num_bins", "training_batch_size",
-                     "stop_after_epochs", "max_num_epochs"):
-            require(isinstance(getattr(self, name), int) and getattr(self, name) > 0, name, "must be a positive integer")
+        for name in (
+            "hidden_features",
+            "num_transforms",
+            "num_bins",
+            "training_batch_size",
+            "stop_after_epochs",
+            "max_num_epochs",
+        ):
+            require(
+                isinstance(getattr(self, name), int) and getattr(self, name) > 0,
+                name,
+                "must be a positive integer",
+            )
         require(self.learning_rate > 0, "learning_rate", "must be positive")
         require(0 < self.validation_fraction < 1, "validation_fraction", "must be in (0, 1)")
 
@@ -56,15 +66,26 @@ class _SbiNpe(Method):
 
         c = self.config
         builder = posterior_nn(
-            model=self.density_estimator, hidden_features=c.hidden_features,
-            num_transforms=c.num_transforms, num_bins=c.num_bins,
+            model=self.density_estimator,
+            hidden_features=c.hidden_features,
+            num_transforms=c.num_transforms,
+            num_bins=c.num_bins,
         )
-        inference = NPE(prior=prior, density_estimator=builder, device=context.device,
-                        show_progress_bars=context.show_progress)
+        inference = NPE(
+            prior=prior,
+            density_estimator=builder,
+            device=context.device,
+            show_progress_bars=context.show_progress,
+        )
         estimator, epochs = train_sbi(
-            inference, theta, x, context,
-            training_batch_size=c.training_batch_size, learning_rate=c.learning_rate,
-            validation_fraction=c.validation_fraction, stop_after_epochs=c.stop_after_epochs,
+            inference,
+            theta,
+            x,
+            context,
+            training_batch_size=c.training_batch_size,
+            learning_rate=c.learning_rate,
+            validation_fraction=c.validation_fraction,
+            stop_after_epochs=c.stop_after_epochs,
             max_num_epochs=c.max_num_epochs,
         )
         posterior = inference.build_posterior(estimator)

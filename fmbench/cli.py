@@ -74,32 +74,82 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmbench``."""
     parser = _Parser(prog="fmbench", description="FMPE against NPE on the sbibm tasks.", epilog=EXAMPLE)
     parser.add_argument("--version", action="version", version=f"fmbench {__version__}")
-    parser.add_argument("--plugin", action="append", default=[], metavar="FILE",
-                        help="a Python file that registers extra tasks or methods (repeatable)")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a Python file that registers extra tasks or methods (repeatable)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("tasks", help="list the tasks with their dimensions, prior and availability")
     sub.add_parser("methods", help="list the methods with their settings and defaults")
     run = sub.add_parser("run", help="run a grid of tasks x methods x budgets x seeds", epilog=EXAMPLE)
-    run.add_argument("--tasks", nargs="+", required=True, metavar="TASK", help="task names (see fmbench tasks)")
-    run.add_argument("--methods", nargs="+", required=True, metavar="METHOD",
-                     help="method names (see fmbench methods)")
-    run.add_argument("--budgets", nargs="+", required=True, type=parse_budget, metavar="N",
-                     help="simulation budgets, positive integers (1000 or 1e3); nested prefixes of one draw")
-    run.add_argument("--observations", type=parse_observations, default=tuple(range(1, 11)), metavar="SPEC",
-                     help="sbibm observations to evaluate, e.g. 1-10 (default), 1,3 or 2")
-    run.add_argument("--seeds", nargs="+", type=int, default=[1], metavar="SEED",
-                     help="seeds of simulations and training (default: 1)")
-    run.add_argument("--out", required=True, type=Path, metavar="DIR",
-                     help="output folder: results.csv, per-fit cells/, simulations/ cache; re-running resumes")
-    run.add_argument("--set", action="append", default=[], type=parse_setting, metavar="METHOD.NAME=VALUE",
-                     help="override a method setting, e.g. npe_nsf.training_batch_size=10000 (repeatable)")
-    run.add_argument("--num-samples", type=parse_budget, default=10_000, metavar="N",
-                     help="posterior samples per observation (default: 10000, the protocol's)")
-    run.add_argument("--c2st-backend", default="sklearn", metavar="NAME",
-                     help="C2ST implementation (default: sklearn, the sbibm reference)")
+    run.add_argument(
+        "--tasks", nargs="+", required=True, metavar="TASK", help="task names (see fmbench tasks)"
+    )
+    run.add_argument(
+        "--methods", nargs="+", required=True, metavar="METHOD", help="method names (see fmbench methods)"
+    )
+    run.add_argument(
+        "--budgets",
+        nargs="+",
+        required=True,
+        type=parse_budget,
+        metavar="N",
+        help="simulation budgets, positive integers (1000 or 1e3); nested prefixes of one draw",
+    )
+    run.add_argument(
+        "--observations",
+        type=parse_observations,
+        default=tuple(range(1, 11)),
+        metavar="SPEC",
+        help="sbibm observations to evaluate, e.g. 1-10 (default), 1,3 or 2",
+    )
+    run.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[1],
+        metavar="SEED",
+        help="seeds of simulations and training (default: 1)",
+    )
+    run.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="output folder: results.csv, per-fit cells/, simulations/ cache; re-running resumes",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=parse_setting,
+        metavar="METHOD.NAME=VALUE",
+        help="override a method setting, e.g. npe_nsf.training_batch_size=10000 (repeatable)",
+    )
+    run.add_argument(
+        "--num-samples",
+        type=parse_budget,
+        default=10_000,
+        metavar="N",
+        help="posterior samples per observation (default: 10000, the protocol's)",
+    )
+    run.add_argument(
+        "--c2st-backend",
+        default="sklearn",
+        metavar="NAME",
+        help="C2ST implementation (default: sklearn, the sbibm reference)",
+    )
     run.add_argument("--device", default="cpu", help="torch device of the methods: cpu (default) or cuda")
-    run.add_argument("--sim-cache", type=Path, default=None, metavar="DIR",
-                     help="simulation cache folder, shareable between runs (default: OUT/simulations)")
+    run.add_argument(
+        "--sim-cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="simulation cache folder, shareable between runs (default: OUT/simulations)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--report", action="store_true", help="write the report into OUT when the grid is done")
     report = sub.add_parser("report", help="leaderboard, summary, timings and figure from a results table")
@@ -118,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fmbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("fmbench: interrupted; finished rows are kept, re-run the same command to resume", file=sys.stderr)
+        print(
+            "fmbench: interrupted; finished rows are kept, re-run the same command to resume", file=sys.stderr
+        )
         return 130
 
 
@@ -148,15 +200,29 @@ def _run(args: argparse.Namespace) -> int:
     for method, name, value in args.set:
         settings.setdefault(method, {})[name] = value
     if args.c2st_backend not in C2ST_BACKENDS:
-        raise UsageError(f"unknown C2ST backend {args.c2st_backend!r}; valid: {', '.join(sorted(C2ST_BACKENDS))}")
+        raise UsageError(
+            f"unknown C2ST backend {args.c2st_backend!r}; valid: {', '.join(sorted(C2ST_BACKENDS))}"
+        )
     try:
-        grid = Grid(tasks=tuple(args.tasks), methods=tuple(args.methods), budgets=tuple(args.budgets),
-                    seeds=tuple(args.seeds), observations=args.observations, settings=settings)
+        grid = Grid(
+            tasks=tuple(args.tasks),
+            methods=tuple(args.methods),
+            budgets=tuple(args.budgets),
+            seeds=tuple(args.seeds),
+            observations=args.observations,
+            settings=settings,
+        )
     except (KeyError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     _check_writable(args.out)
-    options = RunOptions(out=args.out, num_samples=args.num_samples, c2st_backend=args.c2st_backend,
-                         device=args.device, sim_cache=args.sim_cache, show_progress=not args.no_progress)
+    options = RunOptions(
+        out=args.out,
+        num_samples=args.num_samples,
+        c2st_backend=args.c2st_backend,
+        device=args.device,
+        sim_cache=args.sim_cache,
+        show_progress=not args.no_progress,
+    )
     path = run_grid(grid, options)
     print(f"results: {path}")
     if args.report:

@@ -14,8 +14,10 @@ import pandas as pd  # noqa: E402
 
 from fmbench.anchors import ANCHOR_LABELS, load_anchors  # noqa: E402
 
-_ANCHOR_STYLE = {"sbibm_npe": dict(color="0.45", linestyle="--", marker="s"),
-                 "paper_fmpe": dict(color="0.65", linestyle=":", marker="^")}
+_ANCHOR_STYLE = {
+    "sbibm_npe": dict(color="0.45", linestyle="--", marker="s"),
+    "paper_fmpe": dict(color="0.65", linestyle=":", marker="^"),
+}
 
 
 def plot_c2st_vs_budget(summary: pd.DataFrame, path: Path) -> Path:
@@ -36,22 +38,31 @@ def plot_c2st_vs_budget(summary: pd.DataFrame, path: Path) -> Path:
         for method in methods:
             part = summary[(summary.task == task) & (summary.method == method)].dropna(subset=["c2st_mean"])
             part = part.sort_values("budget")
-            ax.errorbar(part.budget, part.c2st_mean, yerr=part.c2st_std.fillna(0), label=method,
-                        color=colors[method], marker="o", markersize=4, capsize=2, linewidth=1.5)
+            ax.errorbar(
+                part.budget,
+                part.c2st_mean,
+                yerr=part.c2st_std.fillna(0),
+                label=method,
+                color=colors[method],
+                marker="o",
+                markersize=4,
+                capsize=2,
+                linewidth=1.5,
+            )
         ax.set_xscale("log")
         ax.set_xticks(budgets or [1000])
         ax.set_title(task, fontsize=10)
         ax.set_ylim(0.45, 1.02)
         ax.axhline(0.5, color="0.85", linewidth=0.8, zorder=0)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(tasks):]:
+    for ax in axes.flat[len(tasks) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("C2ST (0.5 best)")
     for ax in axes[-1, :]:
         ax.set_xlabel("simulations")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    for ax in axes.flat[1:len(tasks)]:
+    for ax in axes.flat[1 : len(tasks)]:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab not in labels:
                 handles.append(h)

@@ -150,7 +150,9 @@ class Method(ABC):
     def __init__(self, config: MethodConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
         if not isinstance(self.config, self.Config):
-            raise ConfigError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}")
+            raise ConfigError(
+                f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}"
+            )
 
     @abstractmethod
     def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:

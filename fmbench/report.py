@@ -39,12 +39,19 @@ def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFi
     results = load_results(results_path)
     if results.empty:
         raise ValueError(f"the results table at {results_path} has no rows")
-    folder = Path(report_dir) if report_dir else (results_path if results_path.is_dir() else results_path.parent)
+    folder = (
+        Path(report_dir) if report_dir else (results_path if results_path.is_dir() else results_path.parent)
+    )
     folder.mkdir(parents=True, exist_ok=True)
     summary = c2st_summary(results)
     costs = cost_summary(results)
-    files = ReportFiles(folder / "leaderboard.md", folder / "summary.csv", folder / "timings.md",
-                        folder / "timings.csv", folder / "c2st_vs_budget.png")
+    files = ReportFiles(
+        folder / "leaderboard.md",
+        folder / "summary.csv",
+        folder / "timings.md",
+        folder / "timings.csv",
+        folder / "c2st_vs_budget.png",
+    )
     summary.to_csv(files.summary, index=False)
     costs.to_csv(files.timings_csv, index=False)
     files.leaderboard.write_text(leaderboard_markdown(summary, results))
@@ -90,6 +97,8 @@ def _cell(row: pd.Series) -> str:
 
 def _markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    body = "\n".join("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-                     for row in frame.itertuples(index=False))
+    body = "\n".join(
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    )
     return header + body

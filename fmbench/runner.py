@@ -44,8 +44,13 @@ class Grid:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, values in (("tasks", self.tasks), ("methods", self.methods), ("budgets", self.budgets),
-                             ("seeds", self.seeds), ("observations", self.observations)):
+        for name, values in (
+            ("tasks", self.tasks),
+            ("methods", self.methods),
+            ("budgets", self.budgets),
+            ("seeds", self.seeds),
+            ("observations", self.observations),
+        ):
             if not values:
                 raise ValueError(f"{name}: the grid needs at least one")
         registries.load_builtins()
@@ -102,7 +107,10 @@ def run_grid(grid: Grid, options: RunOptions) -> Path:
     cache = SimulationCache(options.sim_cache or out / "simulations")
     cells = [
         (task, method, budget, seed)
-        for task in grid.tasks for seed in grid.seeds for method in grid.methods for budget in grid.budgets
+        for task in grid.tasks
+        for seed in grid.seeds
+        for method in grid.methods
+        for budget in grid.budgets
     ]
     bar = tqdm(cells, desc="grid", unit="fit", disable=not options.show_progress)
     for task_name, method_name, budget, seed in bar:
@@ -115,8 +123,14 @@ def run_grid(grid: Grid, options: RunOptions) -> Path:
     return out / "results.csv"
 
 
-def _run_cell(cell: Cell, task: Task, method: Method, observations: tuple[int, ...],
-              cache: SimulationCache, options: RunOptions) -> None:
+def _run_cell(
+    cell: Cell,
+    task: Task,
+    method: Method,
+    observations: tuple[int, ...],
+    cache: SimulationCache,
+    options: RunOptions,
+) -> None:
     out = Path(options.out)
     rows = {r.observation: r for r in read_cell(cell, out)}
     todo = [i for i in observations if i not in rows or rows[i].status != "ok"]
@@ -143,23 +157,31 @@ def _run_cell(cell: Cell, task: Task, method: Method, observations: tuple[int, .
 
 def _base_row(cell: Cell, method: Method, options: RunOptions) -> ResultRow:
     return ResultRow(
-        task=cell.task, method=cell.method, budget=cell.budget, seed=cell.seed, observation=0,
-        c2st_backend=options.c2st_backend, num_samples=options.num_samples,
-        method_config_hash=cell.config_hash, method_config=json.dumps(method.config.to_dict(), sort_keys=True),
-        metric_conventions=f"{C2ST_CONVENTION}; {options.num_samples} samples; outside-prior samples rejected",
+        task=cell.task,
+        method=cell.method,
+        budget=cell.budget,
+        seed=cell.seed,
+        observation=0,
+        c2st_backend=options.c2st_backend,
+        num_samples=options.num_samples,
+        method_config_hash=cell.config_hash,
+        method_config=json.dumps(method.config.to_dict(), sort_keys=True),
+        metric_conventions=f"{C2ST_CONVENTION}; {options.num_samples} samples; outside-prior rejected",
         **provenance(options.device),
     )
 
 
-def _fit_or_load(cell: Cell, task: Task, method: Method, sims: Simulations,
-                 options: RunOptions) -> tuple[Posterior, float]:
+def _fit_or_load(
+    cell: Cell, task: Task, method: Method, sims: Simulations, options: RunOptions
+) -> tuple[Posterior, float]:
     path = cell.fit_path(Path(options.out))
     if options.keep_fits and path.exists():
         saved = torch.load(path, weights_only=False)  # our own file, written below
         return saved["posterior"], saved["fit_s"]
     torch.manual_seed(cell.seed)
-    context = FitContext(budget=sims.budget, seed=cell.seed, device=options.device,
-                         show_progress=options.show_progress)
+    context = FitContext(
+        budget=sims.budget, seed=cell.seed, device=options.device, show_progress=options.show_progress
+    )
     start = time.perf_counter()
     posterior = method.fit(sims.theta, sims.x, task.prior, context)
     fit_s = time.perf_counter() - start
@@ -168,7 +190,9 @@ def _fit_or_load(cell: Cell, task: Task, method: Method, sims: Simulations,
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"posterior": posterior, "fit_s": fit_s}, path)
         except Exception as err:  # noqa: BLE001 - an unpicklable posterior only costs a refit on resume
-            warnings.warn(f"{cell.method}: fitted posterior not saved ({err}); a resume will refit", stacklevel=2)
+            warnings.warn(
+                f"{cell.method}: fitted posterior not saved ({err}); a resume will refit", stacklevel=2
+            )
             path.unlink(missing_ok=True)
     return posterior, fit_s
 

@@ -22,7 +22,9 @@ def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
     ok = frame[frame.status == "ok"]
     keys = ["task", "budget", "method"]
     stats = ok.groupby(keys).agg(
-        c2st_mean=("c2st", "mean"), c2st_std=("c2st", "std"), n_ok=("c2st", "size"),
+        c2st_mean=("c2st", "mean"),
+        c2st_std=("c2st", "std"),
+        n_ok=("c2st", "size"),
         c2st_backend=("c2st_backend", lambda s: "+".join(sorted(set(map(str, s))))),
     )
     failed = frame[frame.status != "ok"].groupby(keys).size().rename("n_failed")
@@ -40,8 +42,11 @@ def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
     ok = frame[frame.status == "ok"]
     keys = ["task", "budget", "method"]
     columns = {
-        "fit_s": ("fit_s", "mean"), "sample_s": ("sample_s", "mean"), "epochs": ("epochs", "mean"),
-        "num_parameters": ("num_parameters", "max"), "passes_per_sample": ("passes_per_sample", "mean"),
+        "fit_s": ("fit_s", "mean"),
+        "sample_s": ("sample_s", "mean"),
+        "epochs": ("epochs", "mean"),
+        "num_parameters": ("num_parameters", "max"),
+        "passes_per_sample": ("passes_per_sample", "mean"),
         "rejected_fraction": ("rejected_fraction", "mean"),
     }
     present = {k: v for k, v in columns.items() if v[0] in ok.columns}

@@ -86,7 +86,9 @@ class Task(ABC):
         if not self.available:
             raise TaskUnavailableError(f"task {self.name!r} is unavailable: {self.unavailable_reason}")
         if theta.ndim != 2 or theta.shape[1] != self.theta_dim:
-            raise ValueError(f"{self.name}: theta must have shape (N, {self.theta_dim}), got {tuple(theta.shape)}")
+            raise ValueError(
+                f"{self.name}: theta must have shape (N, {self.theta_dim}), got {tuple(theta.shape)}"
+            )
         x = self._simulate(theta)
         return x.to(torch.float32).reshape(theta.shape[0], self.x_dim)
 

@@ -52,7 +52,17 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ar
 def test_unwritable_output_folder_exits_2(tmp_path, capsys) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    argv = ["run", "--tasks", "two_moons", "--methods", "npe_nsf", "--budgets", "10", "--out", str(blocker / "x")]
+    argv = [
+        "run",
+        "--tasks",
+        "two_moons",
+        "--methods",
+        "npe_nsf",
+        "--budgets",
+        "10",
+        "--out",
+        str(blocker / "x"),
+    ]
     assert main(argv) == 2
     assert "cannot be written" in capsys.readouterr().err
 
@@ -61,16 +71,50 @@ def test_help_documents_every_option(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--tasks", "--methods", "--budgets", "--observations", "--seeds", "--out", "--set",
-                 "--num-samples", "--c2st-backend", "--device", "--sim-cache", "--report"):
+    for flag in (
+        "--tasks",
+        "--methods",
+        "--budgets",
+        "--observations",
+        "--seeds",
+        "--out",
+        "--set",
+        "--num-samples",
+        "--c2st-backend",
+        "--device",
+        "--sim-cache",
+        "--report",
+    ):
         assert flag in out
 
 
 def test_tiny_grid_end_to_end(tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    argv = ["run", "--tasks", "two_moons", "--methods", "npe_nsf", "npe_maf", "--budgets", "200", "1e3",
-            "--observations", "1-2", "--seeds", "1", "--out", str(out), "--num-samples", "500", "--no-progress",
-            "--set", "npe_nsf.max_num_epochs=2", "--set", "npe_maf.max_num_epochs=2", "--report"]
+    argv = [
+        "run",
+        "--tasks",
+        "two_moons",
+        "--methods",
+        "npe_nsf",
+        "npe_maf",
+        "--budgets",
+        "200",
+        "1e3",
+        "--observations",
+        "1-2",
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+        "--num-samples",
+        "500",
+        "--no-progress",
+        "--set",
+        "npe_nsf.max_num_epochs=2",
+        "--set",
+        "npe_maf.max_num_epochs=2",
+        "--report",
+    ]
     assert main(argv) == 0
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 2 * 2 * 2 and (table.status == "ok").all()

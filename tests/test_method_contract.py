@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from toys import TOY_METHODS
 
 from fmbench.method import ConfigError, FitContext, Posterior
 from fmbench.registries import METHODS, get_task, method_names
 from fmbench.task import within_support
-from toys import TOY_METHODS
 
 METHODS_UNDER_TEST = [name for name in method_names() if name not in TOY_METHODS]
 

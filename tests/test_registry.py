@@ -52,14 +52,16 @@ def test_builtin_methods_are_registered() -> None:
 
 def test_plugin_file_registers_a_method(tmp_path) -> None:
     plugin = tmp_path / "my_plugin.py"
-    plugin.write_text(textwrap.dedent("""
+    plugin.write_text(
+        textwrap.dedent("""
         from fmbench.registries import METHODS
         from tests_toys_base import ToyExact
 
         @METHODS.register("plugin_method")
         class PluginMethod(ToyExact):
             description = "registered from a plugin file"
-    """).replace("tests_toys_base", "toys"))
+    """).replace("tests_toys_base", "toys")
+    )
     load_plugin_files([plugin])
     assert "plugin_method" in METHODS
     assert get_method("plugin_method").config.scale == 1.0

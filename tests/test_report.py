@@ -15,13 +15,26 @@ def _table() -> pd.DataFrame:
     for method, base in (("npe_nsf", 0.70), ("fmpe", 0.60)):
         for budget in (1000, 10000):
             for obs in (1, 2, 3):
-                rows.append({
-                    "task": "two_moons", "method": method, "budget": budget, "seed": 1, "observation": obs,
-                    "status": "ok", "c2st": base - (0.1 if budget == 10000 else 0) + 0.01 * obs,
-                    "c2st_backend": "sklearn", "fit_s": 10.0, "sample_s": 0.5, "epochs": 50,
-                    "num_parameters": 1000, "passes_per_sample": 1.0, "rejected_fraction": 0.01,
-                    "method_config_hash": f"h{method}", "metric_conventions": "sbibm",
-                })
+                rows.append(
+                    {
+                        "task": "two_moons",
+                        "method": method,
+                        "budget": budget,
+                        "seed": 1,
+                        "observation": obs,
+                        "status": "ok",
+                        "c2st": base - (0.1 if budget == 10000 else 0) + 0.01 * obs,
+                        "c2st_backend": "sklearn",
+                        "fit_s": 10.0,
+                        "sample_s": 0.5,
+                        "epochs": 50,
+                        "num_parameters": 1000,
+                        "passes_per_sample": 1.0,
+                        "rejected_fraction": 0.01,
+                        "method_config_hash": f"h{method}",
+                        "metric_conventions": "sbibm",
+                    }
+                )
     rows.append({**rows[0], "observation": 4, "status": "failed", "c2st": None, "error": "boom"})
     return pd.DataFrame(rows, columns=COLUMNS)
 

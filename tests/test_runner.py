@@ -11,7 +11,9 @@ from fmbench.runner import Grid, RunOptions, run_grid
 from fmbench.task import TaskUnavailableError
 
 
-def _run(tmp_path, methods=("toy_exact",), tasks=("toy_gaussian",), budgets=(200,), observations=(1, 2), **kw):
+def _run(
+    tmp_path, methods=("toy_exact",), tasks=("toy_gaussian",), budgets=(200,), observations=(1, 2), **kw
+):
     grid = Grid(tasks=tasks, methods=methods, budgets=budgets, observations=observations, **kw)
     return pd.read_csv(run_grid(grid, RunOptions(out=tmp_path, num_samples=500, show_progress=False)))
 
@@ -22,8 +24,16 @@ def test_rows_are_tidy_with_provenance_and_an_exact_posterior_scores_one_half(tm
     assert len(table) == 2 and (table.status == "ok").all()
     assert table.c2st.between(0.4, 0.6).all()
     assert (table.num_samples == 500).all() and (table.c2st_backend == "sklearn").all()
-    for column in ("fmbench_version", "git_revision", "torch_version", "sbi_version", "device",
-                   "method_config_hash", "metric_conventions", "timestamp"):
+    for column in (
+        "fmbench_version",
+        "git_revision",
+        "torch_version",
+        "sbi_version",
+        "device",
+        "method_config_hash",
+        "metric_conventions",
+        "timestamp",
+    ):
         assert table[column].notna().all(), column
 
 
@@ -73,8 +83,13 @@ def test_invalid_simulations_are_recorded(tmp_path) -> None:
 
 
 def test_samples_outside_the_prior_are_rejected_and_counted(tmp_path) -> None:
-    table = _run(tmp_path, tasks=("two_moons",), budgets=(10,), observations=(1,),
-                 settings={"toy_exact": {"scale": 1.0}})
+    table = _run(
+        tmp_path,
+        tasks=("two_moons",),
+        budgets=(10,),
+        observations=(1,),
+        settings={"toy_exact": {"scale": 1.0}},
+    )
     # the toy posterior is a Gaussian around x_o, partly outside two_moons' uniform box [-1, 1]^2
     assert 0.0 < table.rejected_fraction.iloc[0] < 1.0
 

@@ -9,8 +9,16 @@ from fmbench.registries import get_task, task_names
 from fmbench.task import TaskUnavailableError, within_support
 
 SBIBM_NAMES = {
-    "two_moons", "gaussian_linear", "gaussian_linear_uniform", "gaussian_mixture", "slcp",
-    "slcp_distractors", "bernoulli_glm", "bernoulli_glm_raw", "sir", "lotka_volterra",
+    "two_moons",
+    "gaussian_linear",
+    "gaussian_linear_uniform",
+    "gaussian_mixture",
+    "slcp",
+    "slcp_distractors",
+    "bernoulli_glm",
+    "bernoulli_glm_raw",
+    "sir",
+    "lotka_volterra",
 }
 
 
