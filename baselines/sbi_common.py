@@ -54,6 +54,27 @@ class SbiPosterior(Posterior):
             return self._posterior.log_prob(theta, x=x_o.reshape(1, -1), norm_posterior=False)
 
 
+class NullTracker:
+    """An sbi experiment tracker that records nothing (sbi's default writes TensorBoard logs into ./sbi-logs)."""
+
+    log_dir = None
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Discards the metric."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Discards the metrics."""
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Discards the parameters."""
+
+    def add_figure(self, name: str, figure: Any, step: int | None = None) -> None:
+        """Discards the figure."""
+
+    def flush(self) -> None:
+        """Nothing to flush."""
+
+
 def train_sbi(
     inference: Any, theta: Tensor, x: Tensor, context: FitContext, **train_kwargs: Any
 ) -> tuple[Any, int]:

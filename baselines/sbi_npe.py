@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fmbench.baselines.sbi_common import SbiPosterior, sbi_cost, train_sbi
+from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from torch import Tensor
 from torch.distributions import Distribution
 
@@ -76,6 +76,7 @@ class _SbiNpe(Method):
             density_estimator=builder,
             device=context.device,
             show_progress_bars=context.show_progress,
+            tracker=NullTracker(),
         )
         estimator, epochs = train_sbi(
             inference,
