@@ -14,7 +14,7 @@ did). Same seed, same output, bit for bit.
 
 Failed solves: sbibm replaced a solve whose output did not have the expected length (Julia stopped early)
 by NaN and drew no noise for that row. We do the same for a row whose solve fails (step size underflow,
-too many steps, non-finite state; see :mod:`fmbench.tasks.ode`), and in addition warn with
+too many steps; see :mod:`fmbench.tasks.ode`), and in addition warn with
 :class:`SimulationFailureWarning`, giving the count and the reasons. Over 1e5 prior draws of either task
 no solve failed in our checks (``scripts/bench_simulators.py`` prints the count).
 """
