@@ -1,0 +1,94 @@
+"""The settings of fmpe / fmpe_vp: validation names the field, "auto" resolves by budget, registration."""
+
+from __future__ import annotations
+
+import pytest
+
+from fmbench.fmpe.config import BUDGET_TIERS, GLU_MIN_X_DIM, FmpeConfig, FmpeVpConfig, tier_for
+from fmbench.fmpe.path import OTPath, VPPath
+from fmbench.method import ConfigError
+from fmbench.registries import get_method, method_names
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"hidden_features": []}, "hidden_features"),
+        ({"hidden_features": (64, 0)}, "hidden_features"),
+        ({"hidden_features": "64,x"}, "hidden_features"),
+        ({"conditioning": "film"}, "conditioning"),
+        ({"activation": "tanhh"}, "activation"),
+        ({"time_prior_exponent": -1.0}, "time_prior_exponent"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": "big"}, "batch_size"),
+        ({"max_epochs": -3}, "max_epochs"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"validation_repeats": 0}, "validation_repeats"),
+        ({"lr_decay_factor": 1.5}, "lr_decay_factor"),
+        ({"lr_patience": -1}, "lr_patience"),
+        ({"early_stopping_patience": 2.5}, "early_stopping_patience"),
+        ({"solver": "heun"}, "solver"),
+        ({"log_prob_solver": "heun"}, "log_prob_solver"),
+        ({"steps": 0}, "steps"),
+        ({"atol": 0.0}, "atol"),
+        ({"rtol": -1e-3}, "rtol"),
+        ({"divergence": "trace"}, "divergence"),
+        ({"sigma_min": 1.0}, "sigma_min"),
+    ],
+)
+def test_bad_settings_raise_naming_the_field(overrides: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{field}:"):
+        FmpeConfig(**overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [({"beta_min": 0.0}, "beta_min"), ({"beta_max": 0.05}, "beta_max"), ({"vp_eps": 0.0}, "vp_eps")],
+)
+def test_bad_vp_settings_raise_naming_the_field(overrides: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{field}:"):
+        FmpeVpConfig(**overrides)
+
+
+def test_unknown_setting_is_rejected_with_the_valid_names() -> None:
+    with pytest.raises(ConfigError, match="sigma_mn.*valid: .*sigma_min"):
+        get_method("fmpe", {"sigma_mn": 0.1})
+    with pytest.raises(ConfigError, match="sigma_min"):
+        get_method("fmpe_vp", {"sigma_min": 0.1})  # the VP path has no sigma_min
+
+
+def test_hidden_features_are_read_from_strings_and_lists() -> None:
+    assert FmpeConfig(hidden_features="32,64").hidden_features == (32, 64)
+    assert FmpeConfig(hidden_features=[32, 64]).hidden_features == (32, 64)
+    assert FmpeConfig(hidden_features=[32, 64]).hash() == FmpeConfig(hidden_features="32,64").hash()
+
+
+def test_auto_resolves_by_budget_and_observation_size() -> None:
+    config = FmpeConfig()
+    for budget in (1_000, 10_000, 100_000):
+        resolved = config.resolved(budget, x_dim=2)
+        tier = tier_for(budget)
+        assert (resolved.hidden_features, resolved.batch_size, resolved.max_epochs) == (
+            tier.hidden_features, tier.batch_size, tier.max_epochs)
+        assert resolved.conditioning == "concat"
+    assert [tier_for(b) for b in (1_000, 10_000, 100_000)] == list(BUDGET_TIERS)
+    assert config.resolved(1_000, x_dim=GLU_MIN_X_DIM).conditioning == "glu"
+    explicit = FmpeConfig(hidden_features="8", batch_size=7, max_epochs=3, conditioning="concat")
+    assert explicit.resolved(100_000, x_dim=100) == explicit
+    assert config.resolved(1_000, 2).hash() != config.hash()  # the stored hash is the unresolved one
+
+
+def test_each_config_builds_its_path() -> None:
+    assert isinstance(FmpeConfig().build_path(), OTPath)
+    vp = FmpeVpConfig(vp_eps=0.01).build_path()
+    assert isinstance(vp, VPPath) and vp.t_end == pytest.approx(0.99)
+
+
+def test_methods_are_registered_with_their_configs() -> None:
+    names = method_names()
+    for name in ("fmpe", "fmpe_vp", "sbi_fmpe", "npse"):
+        assert name in names
+    assert isinstance(get_method("fmpe").config, FmpeConfig)
+    assert isinstance(get_method("fmpe_vp").config, FmpeVpConfig)
+    assert get_method("fmpe", {"steps": 8}).config.steps == 8

@@ -1,0 +1,135 @@
+"""fmpe / fmpe_vp end to end: the Posterior contract, z-scoring in log_prob, and a linear-Gaussian fit.
+
+Linear-Gaussian problem: theta ~ N(mu_0, tau^2 I), x = theta + N(0, sigma^2 I), whose posterior is
+N(v (mu_0 / tau^2 + x / sigma^2), v I) with v = 1 / (1 / tau^2 + 1 / sigma^2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.distributions import Independent, Normal
+
+from fmbench.fmpe.method import FlowPosterior
+from fmbench.fmpe.ode import OdeSettings, standard_normal_log_prob
+from fmbench.fmpe.path import OTPath
+from fmbench.fmpe.train import Standardizer
+from fmbench.method import FitContext
+from fmbench.metrics import c2st
+from fmbench.registries import get_method
+
+MU_0, TAU, SIGMA = torch.tensor([3.0, -1.0]), 2.0, 0.5
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Small networks train much faster on one thread, above all on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def prior() -> Independent:
+    return Independent(Normal(MU_0, TAU * torch.ones(2)), 1)
+
+
+def simulations(n: int) -> tuple[Tensor, Tensor]:
+    theta = prior().sample((n,))
+    return theta, theta + SIGMA * torch.randn_like(theta)
+
+
+def analytic_posterior(x_o: Tensor) -> Independent:
+    var = 1 / (1 / TAU**2 + 1 / SIGMA**2)
+    return Independent(Normal(var * (MU_0 / TAU**2 + x_o / SIGMA**2), math.sqrt(var) * torch.ones(2)), 1)
+
+
+class ShiftScale(nn.Module):
+    """An exact vector field that carries N(0, I) to N(m, s^2 I) (ignores x)."""
+
+    theta_dim = 2
+
+    def __init__(self, m: Tensor, s: float) -> None:
+        super().__init__()
+        self.m, self.s = m, s
+
+    def forward(self, t: Tensor, theta: Tensor, x: Tensor) -> Tensor:
+        c = 1 + (self.s - 1) * t
+        return (self.s - 1) * (theta - t * self.m) / c + self.m
+
+
+def test_log_prob_and_samples_undo_the_z_scoring() -> None:
+    torch.manual_seed(0)
+    m, s = torch.tensor([0.5, -0.5]), 0.7
+    scale = Standardizer(mean=torch.tensor([10.0, -3.0]), std=torch.tensor([4.0, 0.1]))
+    posterior = FlowPosterior(
+        ShiftScale(m, s), OTPath(), scale, Standardizer(torch.zeros(1), torch.ones(1)),  # type: ignore[arg-type]
+        OdeSettings("rk4", steps=10), OdeSettings("dopri5", atol=1e-7, rtol=1e-7), "exact", epochs=0,
+    )
+    law = Independent(Normal(m * scale.std + scale.mean, s * scale.std), 1)
+    theta = law.sample((100,))
+    assert torch.allclose(posterior.log_prob(theta, torch.zeros(1)), law.log_prob(theta), atol=1e-3)
+    samples = posterior.sample(20_000, torch.zeros(1))
+    assert samples.shape == (20_000, 2)
+    assert torch.allclose(samples.mean(0), law.mean, rtol=0.02, atol=0.01)
+    assert torch.allclose(samples.std(0), law.stddev, rtol=0.03)
+    assert posterior.passes_per_sample == 40.0 == posterior.cost.passes_per_sample
+
+
+def test_standardizer_round_trip_and_log_det() -> None:
+    data = torch.randn(500, 3) * torch.tensor([1.0, 5.0, 0.0]) + 2.0  # a constant column gets std 1
+    scale = Standardizer.fit(data)
+    assert scale.std[2] == 1.0
+    assert torch.allclose(scale.inverse(scale(data)), data, atol=1e-5)
+    assert torch.isclose(scale.log_abs_det, -scale.std.log().sum())
+
+
+@pytest.mark.parametrize("name", ["fmpe", "fmpe_vp"])
+def test_fit_returns_a_posterior_that_honours_the_contract(name: str) -> None:
+    torch.manual_seed(1)
+    theta, x = simulations(300)
+    method = get_method(name, {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"})
+    posterior = method.fit(theta, x, prior(), FitContext(budget=300, seed=1))
+    cost = posterior.cost
+    assert cost.epochs == 3 and cost.num_parameters > 0 and cost.passes_per_sample == 16
+    samples = posterior.sample(50, x[0])
+    assert samples.shape == (50, 2) and torch.isfinite(samples).all()
+    log_prob = posterior.log_prob(samples[:5], x[0])
+    assert log_prob.shape == (5,) and torch.isfinite(log_prob).all()
+    assert posterior.passes_per_sample == 16.0
+
+
+def test_adaptive_sampling_reports_the_passes_it_made() -> None:
+    torch.manual_seed(2)
+    theta, x = simulations(200)
+    posterior = get_method("fmpe", {"hidden_features": "8", "max_epochs": 1, "solver": "dopri5"}).fit(
+        theta, x, prior(), FitContext(budget=200, seed=1))
+    assert posterior.cost.passes_per_sample is None
+    posterior.sample(10, x[0])
+    assert posterior.passes_per_sample is not None and posterior.passes_per_sample >= 6
+
+
+@pytest.mark.parametrize("name", ["fmpe", pytest.param("fmpe_vp", marks=pytest.mark.slow)])
+def test_linear_gaussian_posterior_is_recovered(name: str) -> None:
+    torch.manual_seed(3)
+    theta, x = simulations(2000)
+    settings = {"hidden_features": "64,64", "batch_size": 128, "max_epochs": 150, "learning_rate": 2e-3,
+                "lr_patience": 20, "early_stopping_patience": 40}
+    posterior = get_method(name, settings).fit(theta, x, prior(), FitContext(budget=2000, seed=3))
+    for x_o in (torch.tensor([3.5, -0.5]), torch.tensor([1.0, 0.0])):
+        truth = analytic_posterior(x_o)
+        score = c2st(truth.sample((1000,)), posterior.sample(1000, x_o))
+        assert score < 0.6, f"{name}: C2ST {score:.3f} at x_o = {x_o.tolist()}"
+        theta_q = truth.sample((200,))
+        error = (posterior.log_prob(theta_q, x_o) - truth.log_prob(theta_q)).abs().median()
+        assert error < 0.3, f"{name}: median |log q - log p| = {error:.3f}"
+
+
+def test_standard_normal_log_prob() -> None:
+    theta = torch.randn(5, 3)
+    expected = Independent(Normal(torch.zeros(3), torch.ones(3)), 1).log_prob(theta)
+    assert torch.allclose(standard_normal_log_prob(theta), expected)

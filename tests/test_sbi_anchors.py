@@ -1,0 +1,53 @@
+"""The sbi anchors ``sbi_fmpe`` and ``npse``: registration, settings, and a tiny fit that counts passes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.distributions import Independent, Normal
+
+from fmbench.baselines.sbi_fmpe import SbiTrainConfig
+from fmbench.baselines.sbi_npse import NpseConfig
+from fmbench.method import ConfigError, FitContext
+from fmbench.registries import get_method
+
+
+def test_anchors_are_registered_with_sbi_defaults() -> None:
+    fmpe, npse = get_method("sbi_fmpe"), get_method("npse")
+    assert isinstance(fmpe.config, SbiTrainConfig) and isinstance(npse.config, NpseConfig)
+    assert (fmpe.config.training_batch_size, fmpe.config.learning_rate, fmpe.config.stop_after_epochs) == (200, 5e-4, 20)
+    assert (npse.config.sde_type, npse.config.sampling_steps) == ("ve", 500)
+
+
+@pytest.mark.parametrize(
+    "name, overrides, field",
+    [
+        ("sbi_fmpe", {"training_batch_size": 0}, "training_batch_size"),
+        ("sbi_fmpe", {"validation_fraction": 0.0}, "validation_fraction"),
+        ("npse", {"sde_type": "ode"}, "sde_type"),
+        ("npse", {"sampling_steps": 0}, "sampling_steps"),
+    ],
+)
+def test_bad_settings_raise_naming_the_field(name: str, overrides: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{field}:"):
+        get_method(name, overrides)
+
+
+@pytest.mark.parametrize("name", ["sbi_fmpe", "npse"])
+def test_tiny_fit_samples_and_counts_network_passes(name: str) -> None:
+    torch.manual_seed(0)
+    prior = Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+    theta = prior.sample((200,))
+    x = theta + 0.1 * torch.randn_like(theta)
+    overrides = {"max_num_epochs": 2} | ({"sampling_steps": 20} if name == "npse" else {})
+    posterior = get_method(name, overrides).fit(theta, x, prior, FitContext(budget=200, seed=0))
+    # sbi 0.27's summary counts one epoch more than max_num_epochs when it stops there
+    assert posterior.cost.epochs in (2, 3) and posterior.cost.num_parameters > 0
+    samples = posterior.sample(30, x[0])
+    assert samples.shape == (30, 2)
+    if name == "npse":
+        assert posterior.cost.passes_per_sample == 20
+        assert 19 <= posterior.passes_per_sample <= 21
+    else:
+        assert posterior.cost.passes_per_sample is None  # adaptive ODE: known once sampled
+        assert posterior.passes_per_sample >= 6
