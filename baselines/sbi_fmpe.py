@@ -28,7 +28,7 @@ class CountingSbiPosterior(SbiPosterior):
 
     Args:
         posterior: sbi's ``VectorFieldPosterior``.
-        net: The network inside the vector-field estimator (its calls are counted).
+        net: The network inside the posterior's vector-field estimator (its calls are counted).
         cost: What fitting cost; its ``passes_per_sample`` is the figure before any sampling.
         sample_kwargs: Extra keyword arguments of sbi's ``sample``.
     """
@@ -93,7 +93,8 @@ def fit_sbi_vector_field(
     estimator, epochs = train_sbi(inference, theta, x, context, **config.train_kwargs())
     posterior = inference.build_posterior(estimator)
     cost = sbi_cost(estimator, epochs, passes_per_sample)
-    return CountingSbiPosterior(posterior, estimator.net, cost, sample_kwargs)
+    # build_posterior works on its own copy of the estimator: count the calls of that copy's network
+    return CountingSbiPosterior(posterior, posterior.vector_field_estimator.net, cost, sample_kwargs)
 
 
 @METHODS.register("sbi_fmpe")
