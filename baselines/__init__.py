@@ -4,6 +4,5 @@ Importing this package registers sbi 0.27's NPE with a neural spline flow (``npe
 masked autoregressive flow (``npe_maf``).
 """
 
-from fmbench.baselines import sbi_npe  # noqa: F401  (registration side effects)
-from fmbench.baselines import sbi_fmpe  # noqa: F401,E402  (registration side effects)
-from fmbench.baselines import sbi_npse  # noqa: F401,E402  (registration side effects)
+# imported for their registration side effects
+from fmbench.baselines import sbi_fmpe, sbi_npe, sbi_npse  # noqa: F401

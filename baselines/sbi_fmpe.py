@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from fmbench.baselines.sbi_common import SbiPosterior, sbi_cost, train_sbi
 from fmbench.method import FitContext, FitCost, Method, MethodConfig, Posterior, require, setting
 from fmbench.registries import METHODS
 
@@ -33,7 +33,9 @@ class CountingSbiPosterior(SbiPosterior):
         sample_kwargs: Extra keyword arguments of sbi's ``sample``.
     """
 
-    def __init__(self, posterior: Any, net: nn.Module, cost: FitCost, sample_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, posterior: Any, net: nn.Module, cost: FitCost, sample_kwargs: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(posterior, cost, sample_kwargs)
         self._net = net
         self._last_passes: float | None = None
@@ -79,15 +81,22 @@ class SbiTrainConfig(MethodConfig):
     def train_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of sbi's ``train``."""
         return {
-            "training_batch_size": self.training_batch_size, "learning_rate": self.learning_rate,
-            "validation_fraction": self.validation_fraction, "stop_after_epochs": self.stop_after_epochs,
+            "training_batch_size": self.training_batch_size,
+            "learning_rate": self.learning_rate,
+            "validation_fraction": self.validation_fraction,
+            "stop_after_epochs": self.stop_after_epochs,
             "max_num_epochs": self.max_num_epochs,
         }
 
 
 def fit_sbi_vector_field(
-    inference: Any, theta: Tensor, x: Tensor, context: FitContext, config: SbiTrainConfig,
-    passes_per_sample: float | None, sample_kwargs: dict[str, Any] | None = None,
+    inference: Any,
+    theta: Tensor,
+    x: Tensor,
+    context: FitContext,
+    config: SbiTrainConfig,
+    passes_per_sample: float | None,
+    sample_kwargs: dict[str, Any] | None = None,
 ) -> CountingSbiPosterior:
     """Trains an sbi vector-field method (``FMPE`` or ``NPSE``) and wraps its posterior."""
     estimator, epochs = train_sbi(inference, theta, x, context, **config.train_kwargs())
@@ -107,5 +116,10 @@ class SbiFmpe(Method):
     def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
         from sbi.inference import FMPE
 
-        inference = FMPE(prior=prior, device=context.device, show_progress_bars=context.show_progress)
+        inference = FMPE(
+            prior=prior,
+            device=context.device,
+            tracker=NullTracker(),
+            show_progress_bars=context.show_progress,
+        )
         return fit_sbi_vector_field(inference, theta, x, context, self.config, passes_per_sample=None)  # type: ignore[arg-type]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fmbench.baselines.sbi_common import NullTracker
+from fmbench.baselines.sbi_fmpe import SbiTrainConfig, fit_sbi_vector_field
 from torch import Tensor
 from torch.distributions import Distribution
 
-from fmbench.baselines.sbi_fmpe import SbiTrainConfig, fit_sbi_vector_field
 from fmbench.method import FitContext, Method, Posterior, require, setting
 from fmbench.registries import METHODS
 
@@ -30,8 +31,11 @@ class NpseConfig(SbiTrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.sde_type in SDE_TYPES, "sde_type", f"must be one of {', '.join(SDE_TYPES)}")
-        require(isinstance(self.sampling_steps, int) and self.sampling_steps > 0, "sampling_steps",
-                "must be a positive integer")
+        require(
+            isinstance(self.sampling_steps, int) and self.sampling_steps > 0,
+            "sampling_steps",
+            "must be a positive integer",
+        )
 
 
 @METHODS.register("npse")
@@ -45,7 +49,19 @@ class Npse(Method):
         from sbi.inference import NPSE
 
         c: NpseConfig = self.config  # type: ignore[assignment]
-        inference = NPSE(prior=prior, sde_type=c.sde_type, device=context.device,
-                         show_progress_bars=context.show_progress)
-        return fit_sbi_vector_field(inference, theta, x, context, c, passes_per_sample=float(c.sampling_steps),
-                                    sample_kwargs={"steps": c.sampling_steps})
+        inference = NPSE(
+            prior=prior,
+            sde_type=c.sde_type,
+            device=context.device,
+            tracker=NullTracker(),
+            show_progress_bars=context.show_progress,
+        )
+        return fit_sbi_vector_field(
+            inference,
+            theta,
+            x,
+            context,
+            c,
+            passes_per_sample=float(c.sampling_steps),
+            sample_kwargs={"steps": c.sampling_steps},
+        )

@@ -70,11 +70,25 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
         resolved = config.resolved(budget, x_dim=2)
         tier = tier_for(budget)
         assert (resolved.hidden_features, resolved.batch_size, resolved.max_epochs) == (
-            tier.hidden_features, tier.batch_size, tier.max_epochs)
+            tier.hidden_features,
+            tier.batch_size,
+            tier.max_epochs,
+        )
+        assert (resolved.lr_patience, resolved.early_stopping_patience) == (
+            tier.lr_patience,
+            tier.early_stopping_patience,
+        )
         assert resolved.conditioning == "concat"
     assert [tier_for(b) for b in (1_000, 10_000, 100_000)] == list(BUDGET_TIERS)
     assert config.resolved(1_000, x_dim=GLU_MIN_X_DIM).conditioning == "glu"
-    explicit = FmpeConfig(hidden_features="8", batch_size=7, max_epochs=3, conditioning="concat")
+    explicit = FmpeConfig(
+        hidden_features="8",
+        batch_size=7,
+        max_epochs=3,
+        conditioning="concat",
+        lr_patience=2,
+        early_stopping_patience=4,
+    )
     assert explicit.resolved(100_000, x_dim=100) == explicit
     assert config.resolved(1_000, 2).hash() != config.hash()  # the stored hash is the unresolved one
 

@@ -67,8 +67,14 @@ def test_log_prob_and_samples_undo_the_z_scoring() -> None:
     m, s = torch.tensor([0.5, -0.5]), 0.7
     scale = Standardizer(mean=torch.tensor([10.0, -3.0]), std=torch.tensor([4.0, 0.1]))
     posterior = FlowPosterior(
-        ShiftScale(m, s), OTPath(), scale, Standardizer(torch.zeros(1), torch.ones(1)),  # type: ignore[arg-type]
-        OdeSettings("rk4", steps=10), OdeSettings("dopri5", atol=1e-7, rtol=1e-7), "exact", epochs=0,
+        ShiftScale(m, s),
+        OTPath(),
+        scale,
+        Standardizer(torch.zeros(1), torch.ones(1)),  # type: ignore[arg-type]
+        OdeSettings("rk4", steps=10),
+        OdeSettings("dopri5", atol=1e-7, rtol=1e-7),
+        "exact",
+        epochs=0,
     )
     law = Independent(Normal(m * scale.std + scale.mean, s * scale.std), 1)
     theta = law.sample((100,))
@@ -107,7 +113,8 @@ def test_adaptive_sampling_reports_the_passes_it_made() -> None:
     torch.manual_seed(2)
     theta, x = simulations(200)
     posterior = get_method("fmpe", {"hidden_features": "8", "max_epochs": 1, "solver": "dopri5"}).fit(
-        theta, x, prior(), FitContext(budget=200, seed=1))
+        theta, x, prior(), FitContext(budget=200, seed=1)
+    )
     assert posterior.cost.passes_per_sample is None
     posterior.sample(10, x[0])
     assert posterior.passes_per_sample is not None and posterior.passes_per_sample >= 6
@@ -117,8 +124,14 @@ def test_adaptive_sampling_reports_the_passes_it_made() -> None:
 def test_linear_gaussian_posterior_is_recovered(name: str) -> None:
     torch.manual_seed(3)
     theta, x = simulations(2000)
-    settings = {"hidden_features": "64,64", "batch_size": 128, "max_epochs": 150, "learning_rate": 2e-3,
-                "lr_patience": 20, "early_stopping_patience": 40}
+    settings = {
+        "hidden_features": "64,64",
+        "batch_size": 128,
+        "max_epochs": 150,
+        "learning_rate": 2e-3,
+        "lr_patience": 20,
+        "early_stopping_patience": 40,
+    }
     posterior = get_method(name, settings).fit(theta, x, prior(), FitContext(budget=2000, seed=3))
     for x_o in (torch.tensor([3.5, -0.5]), torch.tensor([1.0, 0.0])):
         truth = analytic_posterior(x_o)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.distributions import Independent, Normal
-
 from fmbench.baselines.sbi_fmpe import SbiTrainConfig
 from fmbench.baselines.sbi_npse import NpseConfig
+from torch.distributions import Independent, Normal
+
 from fmbench.method import ConfigError, FitContext
 from fmbench.registries import get_method
 
@@ -15,7 +15,11 @@ from fmbench.registries import get_method
 def test_anchors_are_registered_with_sbi_defaults() -> None:
     fmpe, npse = get_method("sbi_fmpe"), get_method("npse")
     assert isinstance(fmpe.config, SbiTrainConfig) and isinstance(npse.config, NpseConfig)
-    assert (fmpe.config.training_batch_size, fmpe.config.learning_rate, fmpe.config.stop_after_epochs) == (200, 5e-4, 20)
+    assert (fmpe.config.training_batch_size, fmpe.config.learning_rate, fmpe.config.stop_after_epochs) == (
+        200,
+        5e-4,
+        20,
+    )
     assert (npse.config.sde_type, npse.config.sampling_steps) == ("ve", 500)
 
 

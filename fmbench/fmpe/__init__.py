@@ -8,6 +8,6 @@ and the training loop), :mod:`~fmbench.fmpe.ode` (sampling and densities with to
 """
 
 from fmbench.fmpe.config import FmpeConfig, FmpeVpConfig
-from fmbench.fmpe.method import Fmpe, FmpeVp, FlowPosterior
+from fmbench.fmpe.method import FlowPosterior, Fmpe, FmpeVp
 
 __all__ = ["Fmpe", "FmpeConfig", "FmpeVp", "FmpeVpConfig", "FlowPosterior"]

@@ -31,13 +31,17 @@ class BudgetTier:
     hidden_features: tuple[int, ...]
     batch_size: int
     max_epochs: int
+    lr_patience: int
+    early_stopping_patience: int
 
 
 #: The ``"auto"`` values by budget, first tier whose ``max_budget`` is not exceeded.
+#: Patience is in epochs, so it shrinks as epochs grow longer: about 1.5k, 3k and 5.5k optimizer steps
+#: without improvement before training stops (two_moons 1e3 improved steadily for ~8k steps).
 BUDGET_TIERS: tuple[BudgetTier, ...] = (
-    BudgetTier(3_000, (64, 64, 64, 64), 64, 1000),
-    BudgetTier(30_000, (64, 128, 128, 128, 64), 128, 500),
-    BudgetTier(float("inf"), (64, 128, 256, 256, 256, 128, 64), 256, 200),
+    BudgetTier(3_000, (64, 64, 64, 64), 64, 3000, 30, 100),
+    BudgetTier(30_000, (64, 128, 128, 128, 64), 128, 1000, 15, 40),
+    BudgetTier(float("inf"), (64, 128, 256, 256, 256, 128, 64), 256, 300, 5, 15),
 )
 
 #: Observations at least this long use GLU conditioning under ``conditioning="auto"`` (the paper used GLU
@@ -54,9 +58,15 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _auto_or_positive_int(config: MethodConfig, name: str) -> None:
     value = getattr(config, name)
-    require(value == AUTO or _positive_int(value), name, f"must be 'auto' or a positive integer, got {value!r}")
+    require(
+        value == AUTO or _positive_int(value), name, f"must be 'auto' or a positive integer, got {value!r}"
+    )
 
 
 def _widths(value: Any) -> Any:
@@ -68,8 +78,11 @@ def _widths(value: Any) -> Any:
             value = [int(v) for v in value.split(",")]
         except ValueError:
             raise ConfigError(f"hidden_features: cannot read {value!r} as comma-separated integers") from None
-    require(isinstance(value, (list, tuple)) and len(value) > 0 and all(_positive_int(v) for v in value),
-            "hidden_features", f"must be 'auto' or a non-empty sequence of positive integers, got {value!r}")
+    require(
+        isinstance(value, (list, tuple)) and len(value) > 0 and all(_positive_int(v) for v in value),
+        "hidden_features",
+        f"must be 'auto' or a non-empty sequence of positive integers, got {value!r}",
+    )
     return tuple(value)
 
 
@@ -77,18 +90,28 @@ def _widths(value: Any) -> Any:
 class FlowConfig(MethodConfig):
     """Settings shared by every path (network, time prior, training, ODE)."""
 
-    hidden_features: Any = setting(AUTO, "residual block widths, e.g. '64,128,64'; auto: by budget (BUDGET_TIERS)")
-    conditioning: str = setting(AUTO, f"how (t, x) enter: concat | glu; auto: glu when x_dim >= {GLU_MIN_X_DIM}")
+    hidden_features: Any = setting(
+        AUTO, "residual block widths, e.g. '64,128,64'; auto: by budget (BUDGET_TIERS)"
+    )
+    conditioning: str = setting(
+        AUTO, f"how (t, x) enter: concat | glu; auto: glu when x_dim >= {GLU_MIN_X_DIM}"
+    )
     activation: str = setting("gelu", f"activation: {' | '.join(ACTIVATIONS)}")
     time_prior_exponent: float = setting(4.0, "alpha of the time prior p(t) ~ t^alpha (> -1; 0 is uniform)")
     batch_size: Any = setting(AUTO, "minibatch size; auto: by budget (BUDGET_TIERS)")
     learning_rate: float = setting(1e-3, "initial Adam learning rate")
     max_epochs: Any = setting(AUTO, "upper bound on training epochs; auto: by budget (BUDGET_TIERS)")
     validation_fraction: float = setting(0.05, "fraction of the simulations held out for early stopping")
-    validation_repeats: int = setting(10, "fixed noise draws per validation point (a deterministic validation loss)")
+    validation_repeats: int = setting(
+        10, "fixed noise draws per validation point (a deterministic validation loss)"
+    )
     lr_decay_factor: float = setting(0.2, "learning-rate factor of the plateau schedule")
-    lr_patience: int = setting(10, "epochs without improvement before the learning rate decays")
-    early_stopping_patience: int = setting(30, "epochs without improvement before training stops")
+    lr_patience: Any = setting(
+        AUTO, "epochs without improvement before the learning rate decays; auto: by budget"
+    )
+    early_stopping_patience: Any = setting(
+        AUTO, "epochs without improvement before training stops; auto: by budget"
+    )
     solver: str = setting("midpoint", f"sampling ODE solver: {' | '.join(SOLVERS)}")
     steps: int = setting(16, "steps of a fixed-step solver (sampling and log_prob)")
     atol: float = setting(1e-5, "absolute tolerance of dopri5")
@@ -98,10 +121,16 @@ class FlowConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_features", _widths(self.hidden_features))
-        require(self.conditioning in (AUTO, *CONDITIONINGS), "conditioning",
-                f"must be one of auto, {', '.join(CONDITIONINGS)}; got {self.conditioning!r}")
-        require(self.activation in ACTIVATIONS, "activation",
-                f"must be one of {', '.join(ACTIVATIONS)}; got {self.activation!r}")
+        require(
+            self.conditioning in (AUTO, *CONDITIONINGS),
+            "conditioning",
+            f"must be one of auto, {', '.join(CONDITIONINGS)}; got {self.conditioning!r}",
+        )
+        require(
+            self.activation in ACTIVATIONS,
+            "activation",
+            f"must be one of {', '.join(ACTIVATIONS)}; got {self.activation!r}",
+        )
         require(self.time_prior_exponent > -1, "time_prior_exponent", "must be > -1")
         _auto_or_positive_int(self, "batch_size")
         _auto_or_positive_int(self, "max_epochs")
@@ -111,7 +140,11 @@ class FlowConfig(MethodConfig):
             require(_positive_int(getattr(self, name)), name, "must be a positive integer")
         for name in ("lr_patience", "early_stopping_patience"):
             value = getattr(self, name)
-            require(isinstance(value, int) and value >= 0, name, "must be a non-negative integer")
+            require(
+                value == AUTO or _non_negative_int(value),
+                name,
+                f"must be 'auto' or a non-negative integer, got {value!r}",
+            )
         require(0 < self.lr_decay_factor < 1, "lr_decay_factor", "must be in (0, 1)")
         for name in ("solver", "log_prob_solver"):
             require(getattr(self, name) in SOLVERS, name, f"must be one of {', '.join(SOLVERS)}")
@@ -123,7 +156,11 @@ class FlowConfig(MethodConfig):
         """The same settings with every ``"auto"`` replaced by its value for ``budget`` and ``x_dim``."""
         tier = tier_for(budget)
         pick = {
-            "hidden_features": tier.hidden_features, "batch_size": tier.batch_size, "max_epochs": tier.max_epochs,
+            "hidden_features": tier.hidden_features,
+            "batch_size": tier.batch_size,
+            "max_epochs": tier.max_epochs,
+            "lr_patience": tier.lr_patience,
+            "early_stopping_patience": tier.early_stopping_patience,
             "conditioning": "glu" if x_dim >= GLU_MIN_X_DIM else "concat",
         }
         return dataclasses.replace(self, **{k: v for k, v in pick.items() if getattr(self, k) == AUTO})

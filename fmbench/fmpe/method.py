@@ -46,13 +46,22 @@ class FlowPosterior(Posterior):
     has_log_prob = True
 
     def __init__(
-        self, net: VectorField, path: ProbPath, theta_scale: Standardizer, x_scale: Standardizer,
-        sample_ode: OdeSettings, log_prob_ode: OdeSettings, divergence: str, epochs: int,
+        self,
+        net: VectorField,
+        path: ProbPath,
+        theta_scale: Standardizer,
+        x_scale: Standardizer,
+        sample_ode: OdeSettings,
+        log_prob_ode: OdeSettings,
+        divergence: str,
+        epochs: int,
     ) -> None:
         self.net, self.path = net, path
         self.theta_scale, self.x_scale = theta_scale, x_scale
         self.sample_ode, self.log_prob_ode, self.divergence = sample_ode, log_prob_ode, divergence
-        self._cost = FitCost(epochs=epochs, num_parameters=count_parameters(net), passes_per_sample=sample_ode.passes)
+        self._cost = FitCost(
+            epochs=epochs, num_parameters=count_parameters(net), passes_per_sample=sample_ode.passes
+        )
         self._last_passes: float | None = None
 
     @property
@@ -103,10 +112,19 @@ class _FlowMatching(Method):
         net = VectorField(theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation)
         net = net.to(context.device)
         path = c.build_path()
-        result = train_vector_field(net, path, theta_scale(theta), x_scale(x), c.train_settings(),
-                                    progress=context.show_progress)
-        return FlowPosterior(net, path, theta_scale, x_scale, c.sample_ode(), c.log_prob_ode(), c.divergence,
-                             epochs=result.epochs)
+        result = train_vector_field(
+            net, path, theta_scale(theta), x_scale(x), c.train_settings(), progress=context.show_progress
+        )
+        return FlowPosterior(
+            net,
+            path,
+            theta_scale,
+            x_scale,
+            c.sample_ode(),
+            c.log_prob_ode(),
+            c.divergence,
+            epochs=result.epochs,
+        )
 
 
 @METHODS.register("fmpe")

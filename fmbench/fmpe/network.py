@@ -76,7 +76,11 @@ class VectorField(nn.Module):
     """
 
     def __init__(
-        self, theta_dim: int, x_dim: int, widths: Sequence[int], conditioning: str = "concat",
+        self,
+        theta_dim: int,
+        x_dim: int,
+        widths: Sequence[int],
+        conditioning: str = "concat",
         activation: str = "gelu",
     ) -> None:
         super().__init__()
@@ -85,11 +89,12 @@ class VectorField(nn.Module):
         gated = conditioning == "glu"
         widths = list(widths)
         self.theta_dim, self.x_dim = theta_dim, x_dim
-        self.input = nn.Linear(theta_dim + 1, widths[0]) if gated else _SplitLinear(theta_dim + 1, x_dim, widths[0])
-        self.blocks = nn.ModuleList(ResidualBlock(w, x_dim, activation, gated) for w in widths)
-        self.resize = nn.ModuleList(
-            nn.Linear(w, w_next) if w != w_next else nn.Identity() for w, w_next in zip(widths, widths[1:])
+        self.input = (
+            nn.Linear(theta_dim + 1, widths[0]) if gated else _SplitLinear(theta_dim + 1, x_dim, widths[0])
         )
+        self.blocks = nn.ModuleList(ResidualBlock(w, x_dim, activation, gated) for w in widths)
+        pairs = zip(widths[:-1], widths[1:], strict=True)
+        self.resize = nn.ModuleList(nn.Linear(a, b) if a != b else nn.Identity() for a, b in pairs)
         self.output = nn.Linear(widths[-1], theta_dim)
 
     def forward(self, t: Tensor, theta: Tensor, x: Tensor) -> Tensor:

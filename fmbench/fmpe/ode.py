@@ -135,7 +135,11 @@ def standard_normal_log_prob(theta: Tensor) -> Tensor:
 
 
 def flow_log_prob(
-    field: Field, theta_1: Tensor, t_end: float, settings: OdeSettings, divergence: str = "exact",
+    field: Field,
+    theta_1: Tensor,
+    t_end: float,
+    settings: OdeSettings,
+    divergence: str = "exact",
     generator: torch.Generator | None = None,
 ) -> FlowLogProb:
     """Log density ``(B,)`` of the flow's law at ``t_end``, evaluated at ``theta_1`` ``(B, D)``.
@@ -159,7 +163,11 @@ def flow_log_prob(
         with torch.enable_grad():
             theta = state[0].detach().requires_grad_(True)
             velocity = field(t, theta)
-            div = divergence_exact(velocity, theta) if noise is None else divergence_hutchinson(velocity, theta, noise)
+            div = (
+                divergence_exact(velocity, theta)
+                if noise is None
+                else divergence_hutchinson(velocity, theta, noise)
+            )
         return velocity.detach(), div.detach()
 
     func = _Counted(augmented)

@@ -72,7 +72,9 @@ class OTPath(ProbPath):
 
     def sample(self, theta_0: Tensor, theta_1: Tensor, t: Tensor) -> PathSample:
         shrink = 1.0 - self.sigma_min
-        return PathSample(theta_t=(1.0 - shrink * t) * theta_0 + t * theta_1, velocity=theta_1 - shrink * theta_0)
+        return PathSample(
+            theta_t=(1.0 - shrink * t) * theta_0 + t * theta_1, velocity=theta_1 - shrink * theta_0
+        )
 
 
 class VPPath(ProbPath):

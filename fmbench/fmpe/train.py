@@ -123,7 +123,9 @@ def _split(n: int, fraction: float, device: torch.device) -> tuple[Tensor, Tenso
 class _Validation:
     """The held-out loss with noise drawn once (``repeats`` draws per point)."""
 
-    def __init__(self, path: ProbPath, theta: Tensor, x: Tensor, settings: TrainSettings, chunk: int = 8192) -> None:
+    def __init__(
+        self, path: ProbPath, theta: Tensor, x: Tensor, settings: TrainSettings, chunk: int = 8192
+    ) -> None:
         self.path, self.chunk = path, chunk
         reps = settings.validation_repeats
         self.theta, self.x = theta.repeat(reps, 1), x.repeat(reps, 1)
@@ -135,13 +137,20 @@ class _Validation:
         total = 0.0
         for s in range(0, self.theta.shape[0], self.chunk):
             sl = slice(s, s + self.chunk)
-            batch = flow_matching_loss(net, self.path, self.theta[sl], self.x[sl], self.t[sl], self.theta_0[sl])
+            batch = flow_matching_loss(
+                net, self.path, self.theta[sl], self.x[sl], self.t[sl], self.theta_0[sl]
+            )
             total += batch.item() * self.theta[sl].shape[0]
         return total / self.theta.shape[0]
 
 
 def _train_epoch(
-    net: VectorField, path: ProbPath, theta: Tensor, x: Tensor, order: Tensor, optimizer: torch.optim.Optimizer,
+    net: VectorField,
+    path: ProbPath,
+    theta: Tensor,
+    x: Tensor,
+    order: Tensor,
+    optimizer: torch.optim.Optimizer,
     settings: TrainSettings,
 ) -> float:
     """One pass over the training points in ``order``; returns the mean minibatch loss."""
@@ -159,7 +168,12 @@ def _train_epoch(
 
 
 def train_vector_field(
-    net: VectorField, path: ProbPath, theta: Tensor, x: Tensor, settings: TrainSettings, progress: bool = False
+    net: VectorField,
+    path: ProbPath,
+    theta: Tensor,
+    x: Tensor,
+    settings: TrainSettings,
+    progress: bool = False,
 ) -> TrainResult:
     """Trains ``net`` in place on z-scored ``theta`` ``(N, D)`` and ``x`` ``(N, x_dim)``.
 
@@ -196,4 +210,3 @@ def _progress(epochs: range, show: bool) -> range:
     from tqdm.auto import tqdm
 
     return tqdm(epochs, desc="fmpe epochs", leave=False)  # type: ignore[return-value]
-
