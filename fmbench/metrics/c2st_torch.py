@@ -29,10 +29,13 @@ Reference: Lueckmann et al., "Benchmarking Simulation-Based Inference", AISTATS 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -119,7 +122,8 @@ class _Stack:
     params: Tensor  # (F, total)
     m: Tensor  # (F, total)
     v: Tensor  # (F, total)
-    t: Tensor  # (F, 1) Adam step counts
+    t: np.ndarray  # (F,) Adam step counts
+    adam_eps: float
     rngs: list[np.random.RandomState]
     orders: list[np.ndarray]  # current sample_idx per fold (positions in its training set)
     best: np.ndarray  # (F,) best epoch loss
@@ -129,32 +133,80 @@ class _Stack:
         """Keeps only the folds at ``rows`` (positions in the stack)."""
         index = torch.as_tensor(rows, device=self.params.device)
         self.folds = [self.folds[r] for r in rows]
-        self.params, self.m, self.v, self.t = (a[index] for a in (self.params, self.m, self.v, self.t))
+        self.params, self.m, self.v = (a[index] for a in (self.params, self.m, self.v))
+        self.t = self.t[rows]
         self.rngs = [self.rngs[r] for r in rows]
         self.orders = [self.orders[r] for r in rows]
         self.best, self.stall = self.best[rows], self.stall[rows]
 
 
-def _epoch_batches(stack: _Stack, trains: list[np.ndarray], batch: int, device: torch.device) -> tuple[Tensor, Tensor]:
+@dataclass(frozen=True)
+class _Epoch:
+    """One epoch's minibatches of every fold in the stack (``B`` steps of ``b`` rows, padded), and per-step
+    coefficients precomputed on the host so that a step launches few kernels.
+
+    Attributes:
+        x: Inputs ``(F, B * b, D)``, fold f's permuted training rows first, then padding.
+        y: Labels ``(F, B * b, 1)``.
+        sign: ``2 y - 1`` ``(F, B * b, 1)``.
+        weight: ``1 / batch size`` per row, 0 on padding ``(F, B * b, 1)``.
+        valid: 1 on real rows, 0 on padding ``(F, B * b, 1)``.
+        table: Per fold and step ``(F, B, 5)``: L2 loss coefficient ``alpha / 2`` (0 without a batch),
+            gradient decay ``alpha / size``, Adam's ``1 - beta1`` and ``1 - beta2`` (0 without a batch),
+            and the bias-corrected step ``lr sqrt(1 - beta2^t) / (1 - beta1^t)`` (0 without a batch).
+    """
+
+    x: Tensor
+    y: Tensor
+    sign: Tensor
+    weight: Tensor
+    valid: Tensor
+    table: Tensor
+
+
+def _epoch_batches(
+    stack: _Stack, trains: list[np.ndarray], batch: int, data: Tensor, labels: Tensor, s: MLPSettings
+) -> _Epoch:
     """Draws each fold's epoch permutation (sklearn's ``shuffle``) and lays it out in minibatches.
 
-    Returns:
-        Global row indices ``(F, B, batch)`` and a validity mask ``(F, B, batch)``; fold f's
-        ``k``-th batch is positions ``[k * batch, (k + 1) * batch)`` of its permutation, padded.
+    Fold f's ``k``-th batch is positions ``[k * batch, (k + 1) * batch)`` of its permutation, as in
+    sklearn's ``gen_batches`` (the last one partial). Advances the stack's Adam step counts.
     """
-    longest = max(len(trains[f]) for f in stack.folds)
-    num_batches = math.ceil(longest / batch)
+    lengths = np.array([len(trains[f]) for f in stack.folds])
+    num_batches = math.ceil(lengths.max() / batch)
     index = np.zeros((len(stack.folds), num_batches * batch), dtype=np.int64)
-    mask = np.zeros((len(stack.folds), num_batches * batch), dtype=np.float32)
     for row, fold in enumerate(stack.folds):
-        n = len(trains[fold])
-        perm = np.arange(n)
+        perm = np.arange(lengths[row])
         stack.rngs[row].shuffle(perm)
         stack.orders[row] = stack.orders[row][perm]
-        index[row, :n] = trains[fold][stack.orders[row]]
-        mask[row, :n] = 1.0
-    shape = (len(stack.folds), num_batches, batch)
-    return torch.as_tensor(index, device=device).view(shape), torch.as_tensor(mask, device=device).view(shape)
+        index[row, : lengths[row]] = trains[fold][stack.orders[row]]
+    size = np.clip(lengths[:, None] - np.arange(num_batches)[None, :] * batch, 0, batch).astype(np.float64)
+    active = (size > 0).astype(np.float64)  # (F, B)
+    t = stack.t[:, None] + np.cumsum(active, axis=1)
+    stack.t = t[:, -1].copy()
+    t = np.maximum(t, 1.0)
+    table = np.stack(
+        [
+            0.5 * s.alpha * active,
+            s.alpha / np.maximum(size, 1.0),
+            (1 - s.beta1) * active,
+            (1 - s.beta2) * active,
+            s.lr * np.sqrt(1 - s.beta2**t) / (1 - s.beta1**t) * active,
+        ],
+        axis=-1,
+    )
+    valid = np.arange(num_batches * batch)[None, :] < lengths[:, None]
+    weight = valid / np.repeat(np.maximum(size, 1.0), batch, axis=1)
+    rows = torch.as_tensor(index, device=data.device)
+    y = labels[rows].unsqueeze(-1)
+
+    def as_tensor(a: np.ndarray) -> Tensor:
+        return torch.as_tensor(a, device=data.device, dtype=data.dtype)
+
+    return _Epoch(
+        x=data[rows], y=y, sign=2 * y - 1, weight=as_tensor(weight).unsqueeze(-1),
+        valid=as_tensor(valid).unsqueeze(-1), table=as_tensor(table),
+    )
 
 
 def _forward(weights: list[Tensor], x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -165,50 +217,48 @@ def _forward(weights: list[Tensor], x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return h1, h2, torch.baddbmm(b3, h2, w3)
 
 
-def _step(
-    stack: _Stack, layout: _Layout, x: Tensor, y: Tensor, mask: Tensor, s: MLPSettings
-) -> Tensor:
-    """One Adam step of every fold on its minibatch; returns each fold's summed batch loss ``(F,)``.
+def _relu_backward(grad: Tensor, output: Tensor) -> Tensor:
+    """``grad`` where the ReLU ``output`` is positive, else 0 (autograd's own ReLU backward kernel)."""
+    return torch.ops.aten.threshold_backward(grad, output, 0.0)
 
-    Args:
-        x: Inputs ``(F, b, D)``.
-        y: Labels ``(F, b, 1)`` in {0, 1}.
-        mask: Row validity ``(F, b, 1)``; a fold without valid rows is not updated.
+
+def _step(stack: _Stack, layout: _Layout, epoch: _Epoch, k: int, batch: int) -> Tensor:
+    """Step ``k`` of the epoch: one Adam step of every fold on its ``k``-th minibatch.
+
+    Returns:
+        ``(F,)`` batch loss times batch size (sklearn's epoch loss times the training-set size, summed over
+        the epoch's steps): the summed clipped log loss plus ``alpha / 2 ||W||^2``.
     """
+    rows = slice(k * batch, (k + 1) * batch)
+    x, y, weight = epoch.x[:, rows], epoch.y[:, rows], epoch.weight[:, rows]
+    l2, decay, m_rate, v_rate, step = epoch.table[:, k].unbind(-1)
     weights = layout.views(stack.params)
-    w1, w2, w3 = weights[:3]
-    count = mask.sum(dim=1, keepdim=True)  # (F, 1, 1)
-    active = (count > 0).to(x.dtype)
-    count = count.clamp(min=1.0)
+    w2, w3 = weights[1:3]
     h1, h2, logits = _forward(weights, x)
-    prob = torch.sigmoid(logits)
-    # Loss only for the stopping rule: clipped binary log loss + L2 term, times the batch size.
+    # Loss for the stopping rule: -log p(true class) with p clipped to [eps, 1 - eps] as sklearn.
     eps = torch.finfo(x.dtype).eps
-    clipped = prob.clamp(eps, 1 - eps)
-    nll = -(torch.where(y > 0, clipped, 1 - clipped).log() * mask).sum(dim=(1, 2))
-    sqnorm = stack.params[:, : layout.num_weights].square().sum(dim=1)
-    loss = (nll + 0.5 * s.alpha * sqnorm) * active.view(-1)
+    nll = F.softplus(-epoch.sign[:, rows] * logits).clamp_(-math.log1p(-eps), -math.log(eps))
+    nll_sum = nll.mul_(epoch.valid[:, rows]).sum(dim=(1, 2))
+    coefs = stack.params[:, : layout.num_weights]
+    loss = torch.addcmul(nll_sum, torch.linalg.vecdot(coefs, coefs), l2)
     # Backward pass, sklearn's gradients: (a^T delta + alpha W) / n, sum(delta) / n.
-    decay = s.alpha / count
-    d3 = (prob - y) * (mask / count)
-    g3 = torch.baddbmm(w3 * decay, h2.transpose(1, 2), d3)
-    d2 = torch.bmm(d3, w3.transpose(1, 2)).mul_(h2 > 0)
-    g2 = torch.baddbmm(w2 * decay, h1.transpose(1, 2), d2)
-    d1 = torch.bmm(d2, w2.transpose(1, 2)).mul_(h1 > 0)
-    g1 = torch.baddbmm(w1 * decay, x.transpose(1, 2), d1)
-    grads = [g.flatten(1) for g in (g1, g2, g3)] + [d.sum(dim=1) for d in (d1, d2, d3)]
-    _adam(stack, torch.cat(grads, dim=1), active.view(-1, 1), s)
+    d3 = (torch.sigmoid(logits) - y).mul_(weight)
+    g3 = torch.bmm(h2.transpose(1, 2), d3)
+    d2 = _relu_backward(torch.bmm(d3, w3.transpose(1, 2)), h2)
+    g2 = torch.bmm(h1.transpose(1, 2), d2)
+    d1 = _relu_backward(torch.bmm(d2, w2.transpose(1, 2)), h1)
+    g1 = torch.bmm(x.transpose(1, 2), d1)
+    grad = torch.cat([g.flatten(1) for g in (g1, g2, g3)] + [d.sum(dim=1) for d in (d1, d2, d3)], dim=1)
+    grad[:, : layout.num_weights].addcmul_(coefs, decay.unsqueeze(-1))
+    _adam(stack, grad, m_rate.unsqueeze(-1), v_rate.unsqueeze(-1), step.unsqueeze(-1), eps=stack.adam_eps)
     return loss
 
 
-def _adam(stack: _Stack, grad: Tensor, active: Tensor, s: MLPSettings) -> None:
-    """sklearn's Adam update of the folds with ``active`` ``(F, 1)`` equal to 1."""
-    stack.t += active
-    stack.m.lerp_(grad, (1 - s.beta1) * active)
-    stack.v.lerp_(grad.square_(), (1 - s.beta2) * active)
-    t = stack.t.clamp(min=1.0)
-    rate = s.lr * torch.sqrt(1 - s.beta2**t) / (1 - s.beta1**t) * active
-    stack.params.sub_(stack.m / (stack.v.sqrt() + s.eps) * rate)
+def _adam(stack: _Stack, grad: Tensor, m_rate: Tensor, v_rate: Tensor, step: Tensor, eps: float) -> None:
+    """sklearn's Adam update ``params -= step * m / (sqrt(v) + eps)``; rates and step are ``(F, 1)``, 0 freezes."""
+    stack.m.lerp_(grad, m_rate)
+    stack.v.lerp_(grad.square_(), v_rate)
+    stack.params.addcmul_(stack.m / stack.v.sqrt().add_(eps), step, value=-1.0)
 
 
 @dataclass(frozen=True)
@@ -248,7 +298,7 @@ def _train_folds(
     # Each fold is a fresh estimator with random_state=seed: same init, then its own shuffle stream.
     stack = _Stack(
         folds=list(range(n_folds)), params=params, m=torch.zeros_like(params), v=torch.zeros_like(params),
-        t=torch.zeros(n_folds, 1, device=device, dtype=data.dtype),
+        t=np.zeros(n_folds), adam_eps=s.eps,
         rngs=[_copy_rng(rng) for _ in trains], orders=[np.arange(len(tr)) for tr in trains],
         best=np.full(n_folds, np.inf), stall=np.zeros(n_folds, dtype=int),
     )
@@ -282,13 +332,11 @@ def _run_epoch(
     Returns:
         Each fold's mean training loss over the epoch ``(F,)``.
     """
-    index, mask = _epoch_batches(stack, trains, batch, data.device)
-    mask = mask.to(data.dtype)
+    epoch = _epoch_batches(stack, trains, batch, data, labels, s)
     total = torch.zeros(len(stack.folds), device=data.device, dtype=torch.float64)
     with torch.no_grad():
-        for k in range(index.shape[1]):
-            rows = index[:, k]
-            total += _step(stack, layout, data[rows], labels[rows].unsqueeze(-1), mask[:, k].unsqueeze(-1), s)
+        for k in range(epoch.table.shape[1]):
+            total += _step(stack, layout, epoch, k, batch)
     sizes = np.array([len(trains[f]) for f in stack.folds])
     losses = total.cpu().numpy() / sizes
     worse = losses > stack.best - s.tol
@@ -311,6 +359,7 @@ def c2st_torch_backend(
     n_folds: int,
     device: str | torch.device = "cpu",
     settings: MLPSettings | None = None,
+    num_threads: int | None = 1,
 ) -> float:
     """Mean held-out accuracy of the sbibm C2ST classifier over shuffled KFold folds, in torch.
 
@@ -321,6 +370,9 @@ def c2st_torch_backend(
         n_folds: Number of folds of sklearn's ``KFold(shuffle=True, random_state=seed)``.
         device: Where to train (``"cpu"``, ``"cuda"``, ...).
         settings: Classifier settings; sklearn's defaults when ``None``.
+        num_threads: CPU threads torch may use during the call (restored afterwards); ``None`` keeps
+            torch's setting. The default 1 is deliberate: the matrices are small, and several threads per
+            process slow training down by orders of magnitude when other jobs share the cores.
 
     Returns:
         The mean accuracy over folds, rounded through float32 like the sklearn backend.
@@ -331,7 +383,21 @@ def c2st_torch_backend(
     splits = list(KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(data))
     x = torch.as_tensor(np.asarray(data, dtype=np.float32), device=device)
     y = torch.as_tensor(np.asarray(target, dtype=np.float32), device=device)
-    return float(np.float32(np.mean(fold_accuracies(x, y, splits, seed, s)[0])))
+    with _torch_threads(num_threads):
+        scores, _ = fold_accuracies(x, y, splits, seed, s)
+    return float(np.float32(np.mean(scores)))
+
+
+@contextmanager
+def _torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Sets torch's intra-op thread count for the block, then restores it."""
+    before = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def fold_accuracies(
