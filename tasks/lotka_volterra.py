@@ -65,7 +65,7 @@ class LotkaVolterra(StoredSbibmTask):
 
     def noise_parameters(self, u: Tensor) -> Tensor:
         """``clamp(float32(u), 1e-10, 1e4)`` ``(N, 20)`` (prey, then predators) from ``u`` ``(N, 10, 2)``."""
-        return u.to(torch.float32).transpose(1, 2).reshape(len(u), -1).clamp(CLAMP_MIN, CLAMP_MAX)
+        return u.to(torch.float32).transpose(1, 2).reshape(len(u), self.x_dim).clamp(CLAMP_MIN, CLAMP_MAX)
 
     def noise(self, params: Tensor) -> Distribution:
         """``LogNormal(log(params), 0.1)``, independent over the 20 summaries."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 import warnings
+from types import ModuleType
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ from scipy.integrate import RK45
 
 from fmbench.metrics import c2st
 from fmbench.registries import get_task
-from fmbench.tasks import ode
+from fmbench.tasks import lotka_volterra, ode, sir
 from fmbench.tasks.julia_free import SimulationFailureWarning, StoredSbibmTask
 from fmbench.tasks.likelihood_posterior import sample_posterior
 from fmbench.tasks.ode_reference import reference_solve
@@ -66,6 +68,12 @@ def test_tasks_are_available(name: str) -> None:
     assert task.available and task.unavailable_reason is None
     x = task.simulate(task.prior.sample((4,)))
     assert x.shape == (4, task.x_dim) and x.dtype == torch.float32 and torch.isfinite(x).all()
+    assert task.simulate(torch.zeros(0, task.theta_dim)).shape == (0, task.x_dim)
+
+
+@pytest.mark.parametrize("module", [sir, lotka_volterra])
+def test_docstring_examples_run(module: ModuleType) -> None:
+    assert doctest.testmod(module).failed == 0
 
 
 def test_sbibm_definitions() -> None:
