@@ -35,7 +35,13 @@ from torch import Tensor
 FIELDS = ["pair", "kind", "dim", "n_per_side", "sklearn", "torch", "abs_diff", "sklearn_s", "torch_s"]
 MEAN_TOLERANCE, MAX_TOLERANCE = 0.01, 0.03
 SBIBM_PANEL = [
-    "two_moons", "gaussian_mixture", "sir", "lotka_volterra", "slcp", "gaussian_linear", "bernoulli_glm",
+    "two_moons",
+    "gaussian_mixture",
+    "sir",
+    "lotka_volterra",
+    "slcp",
+    "gaussian_linear",
+    "bernoulli_glm",
     "gaussian_linear_uniform",
 ]
 
@@ -118,15 +124,24 @@ def run_pair(pair: Pair) -> dict[str, object]:
         sk, sk_s = _timed(lambda: c2st(reference, samples, backend="sklearn"))
     to, to_s = _timed(lambda: c2st(reference, samples, backend="torch"))
     return {
-        "pair": pair.name, "kind": pair.kind, "dim": reference.shape[1], "n_per_side": reference.shape[0],
-        "sklearn": f"{sk:.4f}", "torch": f"{to:.4f}", "abs_diff": f"{abs(sk - to):.4f}",
-        "sklearn_s": f"{sk_s:.1f}", "torch_s": f"{to_s:.1f}",
+        "pair": pair.name,
+        "kind": pair.kind,
+        "dim": reference.shape[1],
+        "n_per_side": reference.shape[0],
+        "sklearn": f"{sk:.4f}",
+        "torch": f"{to:.4f}",
+        "abs_diff": f"{abs(sk - to):.4f}",
+        "sklearn_s": f"{sk_s:.1f}",
+        "torch_s": f"{to_s:.1f}",
     }
 
 
 def summarize(rows: list[dict[str, str]]) -> str:
     """The per-pair table and the acceptance summary."""
-    lines = [f"{'pair':34s} {'dim':>4s} {'n':>6s} {'sklearn':>8s} {'torch':>8s} {'|diff|':>7s} {'sk s':>7s} {'to s':>7s}"]
+    lines = [
+        f"{'pair':34s} {'dim':>4s} {'n':>6s} {'sklearn':>8s} {'torch':>8s} {'|diff|':>7s} "
+        f"{'sk s':>7s} {'to s':>7s}"
+    ]
     for r in rows:
         lines.append(
             f"{r['pair']:34s} {r['dim']:>4s} {r['n_per_side']:>6s} {r['sklearn']:>8s} {r['torch']:>8s} "
@@ -141,7 +156,8 @@ def summarize(rows: list[dict[str, str]]) -> str:
     ok = mean <= MEAN_TOLERANCE and worst <= MAX_TOLERANCE
     lines.append(
         f"pairs {len(rows)}  mean |diff| {mean:.4f} (<= {MEAN_TOLERANCE})  max |diff| {worst:.4f} "
-        f"(<= {MAX_TOLERANCE})  -> {'PASS' if ok else 'FAIL'}; time sklearn {sk_time:.0f} s, torch {to_time:.0f} s"
+        f"(<= {MAX_TOLERANCE})  -> {'PASS' if ok else 'FAIL'}; "
+        f"time sklearn {sk_time:.0f} s, torch {to_time:.0f} s"
     )
     return "\n".join(lines)
 

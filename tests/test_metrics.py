@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torch import Tensor
-from torch.distributions import MultivariateNormal
+from torch.distributions import Independent, Normal
 
 from fmbench.method import FitCost, Posterior
 from fmbench.metrics import (
@@ -22,7 +22,9 @@ from fmbench.metrics import (
     plot_coverage,
 )
 
-NOISE = 0.5  # x = theta + NOISE * eps, theta ~ N(0, I): posterior N(x / (1 + NOISE^2), NOISE^2 / (1 + NOISE^2) I)
+NOISE = (
+    0.5  # x = theta + NOISE * eps, theta ~ N(0, I): posterior N(x / (1 + NOISE^2), NOISE^2 / (1 + NOISE^2) I)
+)
 
 
 class ConjugateGaussian(Posterior):
@@ -37,9 +39,9 @@ class ConjugateGaussian(Posterior):
     def cost(self) -> FitCost:
         return FitCost()
 
-    def _dist(self, x_o: Tensor) -> MultivariateNormal:
-        var = NOISE**2 / (1 + NOISE**2) * self.scale**2
-        return MultivariateNormal(x_o / (1 + NOISE**2), var * torch.eye(self.dim))
+    def _dist(self, x_o: Tensor) -> Independent:
+        std = NOISE / math.sqrt(1 + NOISE**2) * self.scale
+        return Independent(Normal(x_o / (1 + NOISE**2), std * torch.ones(self.dim)), 1)
 
     def sample(self, n: int, x_o: Tensor) -> Tensor:
         return self._dist(x_o).sample((n,))
@@ -102,7 +104,11 @@ def test_mmd_rejects_bad_input_and_propagates_nan() -> None:
 
 def test_nltp_equals_the_gaussian_closed_form() -> None:
     dim = 3
-    posterior, x_o, theta = ConjugateGaussian(dim), torch.tensor([0.4, -1.0, 2.0]), torch.tensor([0.0, -0.5, 1.0])
+    posterior, x_o, theta = (
+        ConjugateGaussian(dim),
+        torch.tensor([0.4, -1.0, 2.0]),
+        torch.tensor([0.0, -0.5, 1.0]),
+    )
     mean, var = x_o / (1 + NOISE**2), NOISE**2 / (1 + NOISE**2)
     expected = 0.5 * (dim * math.log(2 * math.pi * var) + float(((theta - mean) ** 2).sum()) / var)
     assert nltp(posterior, theta, x_o) == pytest.approx(expected, rel=1e-5)
@@ -121,18 +127,20 @@ def test_nltp_needs_a_density() -> None:
 
 @pytest.mark.parametrize("method", ["tarp", "hpd"])
 def test_exact_posterior_is_calibrated(method: str) -> None:
-    theta, x = prior_predictive(1000, 2)
+    theta, x = prior_predictive(600, 2)
     curve = expected_coverage(ConjugateGaussian(2), theta, x, num_samples=200, method=method)
-    # Kolmogorov-Smirnov: P(max deviation of 1000 uniform ranks > 0.052) is about 1 %.
-    assert curve.max_deviation < 0.052, (method, curve.coverage)
-    assert curve.num_pairs == 1000 and curve.num_samples == 200 and curve.method == method
+    # Kolmogorov-Smirnov: P(max deviation of 600 uniform ranks > 0.067) is about 1 %.
+    assert curve.max_deviation < 0.067, (method, curve.coverage)
+    assert curve.num_pairs == 600 and curve.num_samples == 200 and curve.method == method
 
 
 @pytest.mark.parametrize("method", ["tarp", "hpd"])
 def test_overconfident_posterior_lies_below_the_diagonal(method: str) -> None:
     theta, x = prior_predictive(500, 2)
     curve = expected_coverage(ConjugateGaussian(2, scale=0.5), theta, x, num_samples=200, method=method)
-    assert curve.signed_area < -0.05 and curve.max_deviation > 0.15
+    assert curve.max_deviation > 0.15, (method, curve.coverage)
+    if method == "hpd":  # TARP's curve of a well-centred overconfident posterior is S-shaped, not below.
+        assert curve.signed_area < -0.05
 
 
 def test_hpd_needs_a_density_and_tarp_does_not() -> None:
@@ -157,7 +165,8 @@ def test_plot_coverage_draws_one_line_per_method_and_the_diagonal() -> None:
     matplotlib.use("Agg")
     grid = np.linspace(0, 1, 5)
     curves = {
-        name: CoverageCurve(grid, grid**p, np.zeros(3), "tarp", 10) for name, p in (("fmpe", 1.0), ("npe", 2.0))
+        name: CoverageCurve(grid, grid**p, np.zeros(3), "tarp", 10)
+        for name, p in (("fmpe", 1.0), ("npe", 2.0))
     }
     ax = plot_coverage(curves, title="toy")
     assert len(ax.lines) == 3 and ax.get_title() == "toy"

@@ -22,14 +22,21 @@ from torch import Tensor
 from fmbench.metrics.c2st_torch import c2st_torch_backend
 
 #: The conventions written into every result row.
-C2ST_CONVENTION = "sbibm: z-score by reference, MLP 2x(10*dim) ReLU, 5-fold shuffled KFold, seed 1, mean accuracy"
+C2ST_CONVENTION = (
+    "sbibm: z-score by reference, MLP 2x(10*dim) ReLU, 5-fold shuffled KFold, seed 1, mean accuracy"
+)
 
 
 class C2stBackend(Protocol):
     """A C2ST implementation: z-scored data ``(2N, D)``, labels ``(2N,)``, seed, folds, device -> accuracy."""
 
     def __call__(
-        self, data: np.ndarray, target: np.ndarray, seed: int, n_folds: int, device: str | torch.device = "cpu"
+        self,
+        data: np.ndarray,
+        target: np.ndarray,
+        seed: int,
+        n_folds: int,
+        device: str | torch.device = "cpu",
     ) -> float: ...
 
 
@@ -42,8 +49,11 @@ def _c2st_sklearn(
 
     ndim = data.shape[1]
     clf = MLPClassifier(
-        activation="relu", hidden_layer_sizes=(10 * ndim, 10 * ndim),
-        max_iter=10000, solver="adam", random_state=seed,
+        activation="relu",
+        hidden_layer_sizes=(10 * ndim, 10 * ndim),
+        max_iter=10000,
+        solver="adam",
+        random_state=seed,
     )
     folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     scores = cross_val_score(clf, data, target, cv=folds, scoring="accuracy")
@@ -79,7 +89,9 @@ def c2st(
     if backend not in C2ST_BACKENDS:
         raise ValueError(f"unknown C2ST backend {backend!r}; valid: {', '.join(sorted(C2ST_BACKENDS))}")
     if reference.ndim != 2 or samples.ndim != 2 or reference.shape[1] != samples.shape[1]:
-        raise ValueError(f"c2st needs (N, D) and (M, D) samples, got {tuple(reference.shape)} and {tuple(samples.shape)}")
+        raise ValueError(
+            f"c2st needs (N, D) and (M, D) samples, got {tuple(reference.shape)} and {tuple(samples.shape)}"
+        )
     X = reference.detach().to("cpu", torch.float32)
     Y = samples.detach().to("cpu", torch.float32)
     mean, std = X.mean(dim=0), X.std(dim=0)

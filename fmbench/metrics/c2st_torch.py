@@ -89,7 +89,7 @@ class _Layout:
     """
 
     def __init__(self, units: list[int]) -> None:
-        pairs = list(zip(units[:-1], units[1:]))
+        pairs = list(zip(units[:-1], units[1:], strict=False))
         self.shapes = [(i, o) for i, o in pairs] + [(1, o) for _, o in pairs]
         self.sizes = [a * b for a, b in self.shapes]
         self.num_weights = sum(self.sizes[: len(pairs)])
@@ -98,7 +98,7 @@ class _Layout:
     def views(self, flat: Tensor) -> list[Tensor]:
         """Views ``(F, *shape)`` into ``flat`` ``(F, total)``, in layout order."""
         out, start = [], 0
-        for shape, size in zip(self.shapes, self.sizes):
+        for shape, size in zip(self.shapes, self.sizes, strict=True):
             out.append(flat[:, start : start + size].view(flat.shape[0], *shape))
             start += size
         return out
@@ -107,7 +107,7 @@ class _Layout:
 def _sklearn_init(units: list[int], rng: np.random.RandomState) -> np.ndarray:
     """Glorot-uniform weights and biases drawn in sklearn's order, as one flat row ``(total,)``."""
     weights, biases = [], []
-    for fan_in, fan_out in zip(units[:-1], units[1:]):
+    for fan_in, fan_out in zip(units[:-1], units[1:], strict=False):
         bound = np.sqrt(6.0 / (fan_in + fan_out))
         weights.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32).ravel())
         biases.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
@@ -204,8 +204,12 @@ def _epoch_batches(
         return torch.as_tensor(a, device=data.device, dtype=data.dtype)
 
     return _Epoch(
-        x=data[rows], y=y, sign=2 * y - 1, weight=as_tensor(weight).unsqueeze(-1),
-        valid=as_tensor(valid).unsqueeze(-1), table=as_tensor(table),
+        x=data[rows],
+        y=y,
+        sign=2 * y - 1,
+        weight=as_tensor(weight).unsqueeze(-1),
+        valid=as_tensor(valid).unsqueeze(-1),
+        table=as_tensor(table),
     )
 
 
@@ -255,7 +259,10 @@ def _step(stack: _Stack, layout: _Layout, epoch: _Epoch, k: int, batch: int) -> 
 
 
 def _adam(stack: _Stack, grad: Tensor, m_rate: Tensor, v_rate: Tensor, step: Tensor, eps: float) -> None:
-    """sklearn's Adam update ``params -= step * m / (sqrt(v) + eps)``; rates and step are ``(F, 1)``, 0 freezes."""
+    """sklearn's Adam update ``params -= step * m / (sqrt(v) + eps)``.
+
+    Rates and step are ``(F, 1)``; zeros freeze a fold.
+    """
     stack.m.lerp_(grad, m_rate)
     stack.v.lerp_(grad.square_(), v_rate)
     stack.params.addcmul_(stack.m / stack.v.sqrt().add_(eps), step, value=-1.0)
@@ -297,16 +304,24 @@ def _train_folds(
     params = row.to(device=device, dtype=data.dtype).expand(n_folds, -1).clone()
     # Each fold is a fresh estimator with random_state=seed: same init, then its own shuffle stream.
     stack = _Stack(
-        folds=list(range(n_folds)), params=params, m=torch.zeros_like(params), v=torch.zeros_like(params),
-        t=np.zeros(n_folds), adam_eps=s.eps,
-        rngs=[_copy_rng(rng) for _ in trains], orders=[np.arange(len(tr)) for tr in trains],
-        best=np.full(n_folds, np.inf), stall=np.zeros(n_folds, dtype=int),
+        folds=list(range(n_folds)),
+        params=params,
+        m=torch.zeros_like(params),
+        v=torch.zeros_like(params),
+        t=np.zeros(n_folds),
+        adam_eps=s.eps,
+        rngs=[_copy_rng(rng) for _ in trains],
+        orders=[np.arange(len(tr)) for tr in trains],
+        best=np.full(n_folds, np.inf),
+        stall=np.zeros(n_folds, dtype=int),
     )
     final: dict[int, tuple[Tensor, int, float]] = {}
     batch = min(s.batch_size, min(len(tr) for tr in trains))
     for epoch in range(1, s.max_iter + 1):
         losses = _run_epoch(stack, layout, data, labels, trains, batch, s)
-        done = [r for r in range(len(stack.folds)) if stack.stall[r] > s.n_iter_no_change or epoch == s.max_iter]
+        done = [
+            r for r in range(len(stack.folds)) if stack.stall[r] > s.n_iter_no_change or epoch == s.max_iter
+        ]
         for r in done:
             final[stack.folds[r]] = (stack.params[r].clone(), epoch, float(losses[r]))
         if len(done) == len(stack.folds):
@@ -324,7 +339,12 @@ def _copy_rng(rng: np.random.RandomState) -> np.random.RandomState:
 
 
 def _run_epoch(
-    stack: _Stack, layout: _Layout, data: Tensor, labels: Tensor, trains: list[np.ndarray], batch: int,
+    stack: _Stack,
+    layout: _Layout,
+    data: Tensor,
+    labels: Tensor,
+    trains: list[np.ndarray],
+    batch: int,
     s: MLPSettings,
 ) -> np.ndarray:
     """One epoch of every fold in the stack, then sklearn's no-improvement bookkeeping.
@@ -418,5 +438,7 @@ def fold_accuracies(
     fits = _train_folds(x, y, [train for train, _ in splits], seed, settings)
     width = settings.width_factor * x.shape[1]
     layout = _Layout([x.shape[1], width, width, 1])
-    scores = [_accuracy(layout, p, x[test], y[test]) for p, (_, test) in zip(fits.params, splits)]
+    scores = [
+        _accuracy(layout, p, x[test], y[test]) for p, (_, test) in zip(fits.params, splits, strict=True)
+    ]
     return scores, fits

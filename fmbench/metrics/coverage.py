@@ -64,8 +64,13 @@ class CoverageCurve:
         return float(np.sum((gap[1:] + gap[:-1]) * np.diff(self.levels)) / 2)
 
 
-def coverage_curve(ranks: Tensor | np.ndarray, levels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(levels, coverage)`` with ``coverage[l] = mean(ranks < levels[l])``; 21 levels 0, 0.05, ..., 1 by default."""
+def coverage_curve(
+    ranks: Tensor | np.ndarray, levels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(levels, coverage)`` with ``coverage[l] = mean(ranks < levels[l])``.
+
+    The levels default to the 21 values 0, 0.05, ..., 1.
+    """
     r = np.asarray(ranks.cpu() if isinstance(ranks, Tensor) else ranks, dtype=np.float64)
     grid = np.linspace(0.0, 1.0, 21) if levels is None else np.asarray(levels, dtype=np.float64)
     return grid, (r[None, :] < grid[:, None]).mean(axis=1)
@@ -135,7 +140,9 @@ def expected_coverage(
     if method == "hpd" and not posterior.has_log_prob:
         raise ValueError(f"'hpd' coverage needs a density; {type(posterior).__name__} has none, use 'tarp'")
     if theta.ndim != 2 or x.ndim != 2 or theta.shape[0] != x.shape[0]:
-        raise ValueError(f"coverage needs theta (N, D) and x (N, x_dim), got {tuple(theta.shape)}, {tuple(x.shape)}")
+        raise ValueError(
+            f"coverage needs theta (N, D) and x (N, x_dim), got {tuple(theta.shape)}, {tuple(x.shape)}"
+        )
     if num_samples < 1:
         raise ValueError(f"num_samples must be positive, got {num_samples}")
     with torch.no_grad():
@@ -143,8 +150,10 @@ def expected_coverage(
         if method == "tarp":
             ranks = tarp_ranks(samples, theta, np.random.default_rng(seed))
         else:
-            sample_lp = torch.stack([posterior.log_prob(s, xi) for s, xi in zip(samples, x)])
-            true_lp = torch.cat([posterior.log_prob(t.unsqueeze(0), xi).reshape(1) for t, xi in zip(theta, x)])
+            sample_lp = torch.stack([posterior.log_prob(s, xi) for s, xi in zip(samples, x, strict=True)])
+            true_lp = torch.cat(
+                [posterior.log_prob(t.unsqueeze(0), xi).reshape(1) for t, xi in zip(theta, x, strict=True)]
+            )
             ranks = hpd_ranks(sample_lp, true_lp)
     grid, cov = coverage_curve(ranks, levels)
     return CoverageCurve(grid, cov, ranks.cpu().numpy(), method, num_samples)

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
-def plot_coverage(curves: Mapping[str, CoverageCurve], ax: Axes | None = None, title: str | None = None) -> Axes:
+def plot_coverage(
+    curves: Mapping[str, CoverageCurve], ax: Axes | None = None, title: str | None = None
+) -> Axes:
     """Draws each method's coverage curve over the diagonal of perfect calibration.
 
     Args:

@@ -30,7 +30,7 @@ def median_distance(samples: Tensor) -> Tensor:
 
 
 def _kernel_sum(a: Tensor, b: Tensor, sigma: Tensor, block: int) -> Tensor:
-    """Sum over all pairs of ``exp(-||a_i - b_j||^2 / (2 sigma^2))`` for ``a`` ``(n, D)``, ``b`` ``(m, D)``."""
+    """Sum of ``exp(-||a_i - b_j||^2 / (2 sigma^2))`` over all pairs, ``a`` ``(n, D)``, ``b`` ``(m, D)``."""
     total = torch.zeros((), dtype=torch.float64, device=a.device)
     b_sq = b.square().sum(dim=1)
     for start in range(0, a.shape[0], block):
@@ -66,7 +66,9 @@ def mmd(
         True
     """
     if reference.ndim != 2 or samples.ndim != 2 or reference.shape[1] != samples.shape[1]:
-        raise ValueError(f"mmd needs (n, D) and (m, D) samples, got {tuple(reference.shape)} and {tuple(samples.shape)}")
+        raise ValueError(
+            f"mmd needs (n, D) and (m, D) samples, got {tuple(reference.shape)} and {tuple(samples.shape)}"
+        )
     if reference.shape[0] < 2 or samples.shape[0] < 2:
         raise ValueError("mmd needs at least two samples on each side")
     if bandwidth not in ("reference", "both"):

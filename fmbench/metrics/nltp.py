@@ -32,7 +32,9 @@ def nltp(posterior: Posterior, theta_true: Tensor, x_o: Tensor) -> float:
     if not posterior.has_log_prob:
         raise ValueError(f"NLTP needs a density; {type(posterior).__name__} has no log_prob")
     if theta_true.ndim != 1 or x_o.ndim != 1:
-        raise ValueError(f"nltp needs theta_true (D,) and x_o (x_dim,), got {tuple(theta_true.shape)}, {tuple(x_o.shape)}")
+        raise ValueError(
+            f"nltp needs theta_true (D,) and x_o (x_dim,), got {tuple(theta_true.shape)}, {tuple(x_o.shape)}"
+        )
     with torch.no_grad():
         return -float(posterior.log_prob(theta_true.unsqueeze(0), x_o).reshape(-1)[0])
 
@@ -40,5 +42,7 @@ def nltp(posterior: Posterior, theta_true: Tensor, x_o: Tensor) -> float:
 def mean_nltp(posterior: Posterior, theta: Tensor, x: Tensor) -> float:
     """Mean NLTP over pairs ``theta`` ``(N, theta_dim)``, ``x`` ``(N, x_dim)`` (e.g. held-out simulations)."""
     if theta.ndim != 2 or x.ndim != 2 or theta.shape[0] != x.shape[0]:
-        raise ValueError(f"mean_nltp needs theta (N, D) and x (N, x_dim), got {tuple(theta.shape)}, {tuple(x.shape)}")
-    return sum(nltp(posterior, t, xo) for t, xo in zip(theta, x)) / theta.shape[0]
+        raise ValueError(
+            f"mean_nltp needs theta (N, D) and x (N, x_dim), got {tuple(theta.shape)}, {tuple(x.shape)}"
+        )
+    return sum(nltp(posterior, t, xo) for t, xo in zip(theta, x, strict=True)) / theta.shape[0]
