@@ -87,7 +87,7 @@ def check_likelihood(task: StoredSbibmTask) -> None:
 
 def check_c2st(task: StoredSbibmTask, observations: list[int]) -> None:
     """Check 4: C2ST of likelihood-only posterior samples against sbibm's references."""
-    loc, scale = torch.tensor(task._prior_loc), torch.tensor(task._prior_scale)
+    loc, scale = task.prior.base_dist.loc, task.prior.base_dist.scale
     for i in observations:
         start = time.perf_counter()
         x_o = task.observation(i)

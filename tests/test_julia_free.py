@@ -77,13 +77,17 @@ def test_docstring_examples_run(module: ModuleType) -> None:
 
 
 def test_sbibm_definitions() -> None:
-    sir, lv = get_task("sir"), get_task("lotka_volterra")
-    assert sir.times == tuple(float(t) for t in range(0, 154, 17)) and sir.t_end == 160.0
-    assert sir.y0 == (999_999.0, 1.0) and sir._prior_loc == (math.log(0.4), math.log(0.125))
-    assert lv.times == pytest.approx([2.1 * k for k in range(10)], abs=1e-14) and lv.t_end == 20.0
-    assert lv.y0 == (30.0, 1.0) and lv._prior_scale == (0.5,) * 4
+    sir_task, lv_task = get_task("sir"), get_task("lotka_volterra")
+    assert sir_task.times == tuple(float(t) for t in range(0, 154, 17)) and sir_task.t_end == 160.0
+    assert sir_task.y0 == (999_999.0, 1.0)
+    assert sir_task.prior.base_dist.loc.tolist() == pytest.approx([math.log(0.4), math.log(0.125)], rel=1e-7)
+    assert sir_task.prior.base_dist.scale.tolist() == pytest.approx([0.5, 0.2], rel=1e-7)
+    assert lv_task.times == pytest.approx([2.1 * k for k in range(10)], abs=1e-14) and lv_task.t_end == 20.0
+    assert lv_task.y0 == (30.0, 1.0)
+    assert lv_task.prior.base_dist.loc.tolist() == [-0.125, -3.0, -0.125, -3.0]
+    assert lv_task.prior.base_dist.scale.tolist() == [0.5] * 4
     # sbibm's subsampling: the saved grid (daily / every 0.1) taken every 17th / 21st point
-    assert sir.times == tuple(range(161))[::17] and len(lv.times) == len(range(201)[::21])
+    assert sir_task.times == tuple(range(161))[::17] and len(lv_task.times) == len(range(201)[::21])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -152,7 +156,7 @@ def test_failed_solves_are_nan_with_a_warning(monkeypatch: pytest.MonkeyPatch) -
 def test_likelihood_posterior_matches_sbibm_reference(name: str, i: int) -> None:
     task: StoredSbibmTask = get_task(name)
     x_o = task.observation(i)
-    loc, scale = torch.tensor(task._prior_loc), torch.tensor(task._prior_scale)
+    loc, scale = task.prior.base_dist.loc, task.prior.base_dist.scale
     result = sample_posterior(lambda theta: task.log_likelihood(theta, x_o), loc, scale, seed=i)
     score = c2st(task.reference_samples(i), result.samples)
     assert score <= 0.55, f"{name} observation {i}: C2ST {score:.3f}"
