@@ -170,3 +170,11 @@ def test_plot_coverage_draws_one_line_per_method_and_the_diagonal() -> None:
     }
     ax = plot_coverage(curves, title="toy")
     assert len(ax.lines) == 3 and ax.get_title() == "toy"
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+    import importlib
+
+    # importlib: the package attribute ``fmbench.metrics.mmd`` is the function, not the module.
+    assert doctest.testmod(importlib.import_module("fmbench.metrics.mmd")).failed == 0
