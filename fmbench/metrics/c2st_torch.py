@@ -316,7 +316,8 @@ def _train_folds(
         stall=np.zeros(n_folds, dtype=int),
     )
     final: dict[int, tuple[Tensor, int, float]] = {}
-    batch = min(s.batch_size, min(len(tr) for tr in trains))
+    # sklearn: min(batch_size, n) per fold; with the longest n every fold gets sklearn's batches.
+    batch = min(s.batch_size, max(len(tr) for tr in trains))
     for epoch in range(1, s.max_iter + 1):
         losses = _run_epoch(stack, layout, data, labels, trains, batch, s)
         done = [
