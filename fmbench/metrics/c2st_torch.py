@@ -3,7 +3,7 @@
 This backend reproduces what ``sklearn.neural_network.MLPClassifier`` does inside sbibm's C2ST, so that
 its accuracies agree with the ``"sklearn"`` backend (see ``scripts/c2st_agreement.py``), while training
 the ``n_folds`` fold classifiers as one stacked network: every weight is stored as ``(F, in, out)``
-and every layer is one ``torch.baddbmm`` over the F folds.
+and every layer is one batched matrix product (``torch.baddbmm`` / ``torch.bmm``) over the F folds.
 
 What is mimicked from sklearn's defaults (``MLPClassifier(hidden_layer_sizes=(10 D, 10 D))``):
 
@@ -21,7 +21,12 @@ What is mimicked from sklearn's defaults (``MLPClassifier(hidden_layer_sizes=(10
 
 Prediction is class 1 when the logit is positive (probability above 0.5), as in sklearn. Results are
 not bit-identical to sklearn (float32 summation order differs), but the trajectories start identically
-and see the same minibatches.
+and see the same minibatches: short runs end with the same epoch count and loss to 4-5 digits, while long
+overfitting runs (same distribution, few samples) drift apart like two runs of a chaotic system.
+
+Cost: the same floating-point work as sklearn; the gain on CPU comes from five folds per kernel and
+fewer, larger operations, so it is largest when the matrix products dominate (``D >= 10``) and small for
+2-3 dimensional samples, where per-operation overhead dominates both. On a GPU all of it is one stream.
 
 Reference: Lueckmann et al., "Benchmarking Simulation-Based Inference", AISTATS 2021 (sbibm).
 """
