@@ -150,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="simulation cache folder, shareable between runs (default: OUT/simulations)",
     )
+    run.add_argument(
+        "--coverage-pairs",
+        type=int,
+        default=200,
+        metavar="N",
+        help="held-out prior-predictive pairs for each fit's expected coverage (default: 200; 0: off)",
+    )
+    run.add_argument(
+        "--coverage-samples",
+        type=parse_budget,
+        default=1000,
+        metavar="N",
+        help="posterior samples per held-out pair for the coverage (default: 1000)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--report", action="store_true", help="write the report into OUT when the grid is done")
     report = sub.add_parser("report", help="leaderboard, summary, timings and figure from a results table")
@@ -193,12 +207,15 @@ def _methods(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from fmbench.calibration import CalibrationOptions
     from fmbench.metrics import C2ST_BACKENDS
     from fmbench.runner import Grid, RunOptions, run_grid
 
     settings: dict[str, dict[str, Any]] = {}
     for method, name, value in args.set:
         settings.setdefault(method, {})[name] = value
+    if args.coverage_pairs < 0:
+        raise UsageError(f"--coverage-pairs must be 0 or positive, got {args.coverage_pairs}")
     if args.c2st_backend not in C2ST_BACKENDS:
         raise UsageError(
             f"unknown C2ST backend {args.c2st_backend!r}; valid: {', '.join(sorted(C2ST_BACKENDS))}"
@@ -222,6 +239,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         sim_cache=args.sim_cache,
         show_progress=not args.no_progress,
+        calibration=CalibrationOptions(num_pairs=args.coverage_pairs, num_samples=args.coverage_samples),
     )
     path = run_grid(grid, options)
     print(f"results: {path}")

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fmbench.anchors import ANCHOR_LABELS, load_anchors  # noqa: E402
+from fmbench.metrics import CoverageCurve, plot_coverage  # noqa: E402
 
 _ANCHOR_STYLE = {
     "sbibm_npe": dict(color="0.45", linestyle="--", marker="s"),
@@ -71,5 +72,22 @@ def plot_c2st_vs_budget(summary: pd.DataFrame, path: Path) -> Path:
     fig.tight_layout(rect=(0, 0.06 + 0.02 * rows, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_coverage_grid(curves: dict[tuple[str, int], dict[str, CoverageCurve]], path: Path) -> Path:
+    """One coverage panel per (task, budget), one curve per method, into ``path`` (PNG)."""
+    keys = sorted(curves)
+    cols = min(len(keys), 4)
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    for ax, (task, budget) in zip(axes.flat, keys, strict=False):
+        plot_coverage(curves[(task, budget)], ax=ax, title=f"{task}, {budget:,}")
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -6,7 +6,9 @@ Writes into the report folder:
   row in bold, with sbibm's published NPE value and the FMPE paper's value beside ours;
 - ``summary.csv``: the same numbers, tidy;
 - ``timings.md`` and ``timings.csv``: cost per task x budget x method;
-- ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method.
+- ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method;
+- ``coverage.png``: expected coverage on held-out pairs, one panel per task x budget (when the run
+  computed it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from fmbench.anchors import ANCHOR_LABELS, anchor_value
-from fmbench.figures import plot_c2st_vs_budget
+from fmbench.calibration import COVERAGE_DIR, COVERAGE_FILE, assemble_coverage, coverage_curves
+from fmbench.figures import plot_c2st_vs_budget, plot_coverage_grid
 from fmbench.results import load_results
 from fmbench.summary import c2st_summary, cost_summary
 
@@ -31,6 +34,7 @@ class ReportFiles:
     timings_md: Path
     timings_csv: Path
     figure: Path
+    coverage: Path | None
 
 
 def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFiles:
@@ -45,19 +49,32 @@ def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFi
     folder.mkdir(parents=True, exist_ok=True)
     summary = c2st_summary(results)
     costs = cost_summary(results)
+    coverage = _coverage_table(results_path)
     files = ReportFiles(
         folder / "leaderboard.md",
         folder / "summary.csv",
         folder / "timings.md",
         folder / "timings.csv",
         folder / "c2st_vs_budget.png",
+        folder / "coverage.png" if not coverage.empty else None,
     )
     summary.to_csv(files.summary, index=False)
     costs.to_csv(files.timings_csv, index=False)
     files.leaderboard.write_text(leaderboard_markdown(summary, results))
     files.timings_md.write_text("# Cost per fit\n\n" + _markdown_table(costs.round(4)) + "\n")
     plot_c2st_vs_budget(summary, files.figure)
+    if files.coverage is not None:
+        plot_coverage_grid(coverage_curves(coverage), files.coverage)
     return files
+
+
+def _coverage_table(results_path: Path) -> pd.DataFrame:
+    folder = results_path if results_path.is_dir() else results_path.parent
+    if (folder / COVERAGE_DIR).is_dir():
+        return assemble_coverage(folder)
+    if (folder / COVERAGE_FILE).exists():
+        return pd.read_csv(folder / COVERAGE_FILE)
+    return pd.DataFrame()
 
 
 def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:

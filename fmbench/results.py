@@ -33,6 +33,8 @@ class ResultRow:
     error: str = ""
     c2st: float | None = None
     c2st_backend: str = ""
+    mmd: float | None = None
+    nltp: float | None = None
     rejected_fraction: float | None = None
     num_invalid_simulations: int | None = None
     fit_s: float | None = None
@@ -40,6 +42,8 @@ class ResultRow:
     epochs: int | None = None
     num_parameters: int | None = None
     passes_per_sample: float | None = None
+    log_prob_s: float | None = None
+    peak_memory_mb: float | None = None
     num_samples: int | None = None
     method_config_hash: str = ""
     method_config: str = ""

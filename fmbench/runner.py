@@ -22,10 +22,12 @@ from tqdm.auto import tqdm
 
 from fmbench import registries
 from fmbench.method import FitContext, Method, Posterior
-from fmbench.metrics import C2ST_CONVENTION, c2st
+from fmbench.calibration import CalibrationOptions, assemble_coverage, calibrate, coverage_path
+from fmbench.evaluate import evaluate
+from fmbench.memory import peak_memory
+from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
 from fmbench.provenance import provenance
 from fmbench.results import Cell, ResultRow, assemble, read_cell, write_cell
-from fmbench.sampling import sample_within_prior
 from fmbench.simulations import SimulationCache, Simulations, check_budget
 from fmbench.task import Task, TaskUnavailableError
 
@@ -90,6 +92,7 @@ class RunOptions:
         sim_cache: Simulation cache folder (default ``out/simulations``).
         show_progress: Draw progress bars.
         keep_fits: Keep fitted posteriors on disk, so an interrupted cell resumes without refitting.
+        calibration: Held-out coverage of every fit (``num_pairs=0`` turns it off).
     """
 
     out: Path
@@ -99,6 +102,7 @@ class RunOptions:
     sim_cache: Path | None = None
     show_progress: bool = True
     keep_fits: bool = True
+    calibration: CalibrationOptions = CalibrationOptions()
 
 
 def run_grid(grid: Grid, options: RunOptions) -> Path:
@@ -120,6 +124,7 @@ def run_grid(grid: Grid, options: RunOptions) -> Path:
         cell = Cell(task_name, method_name, budget, seed, method.config.hash())
         _run_cell(cell, task, method, grid.observations, cache, options)
         assemble(out)
+        assemble_coverage(out)
     return out / "results.csv"
 
 
@@ -134,25 +139,35 @@ def _run_cell(
     out = Path(options.out)
     rows = {r.observation: r for r in read_cell(cell, out)}
     todo = [i for i in observations if i not in rows or rows[i].status != "ok"]
-    if not todo:
+    calibrated = options.calibration.num_pairs <= 0 or coverage_path(cell, out).exists()
+    if not todo and calibrated:
         return
     base = _base_row(cell, method, options)
     sims = cache.get(task, cell.seed, cell.budget)
     base.num_invalid_simulations = sims.num_invalid
     try:
-        posterior, fit_s = _fit_or_load(cell, task, method, sims, options)
+        fit = _fit_or_load(cell, task, method, sims, options)
     except Exception as err:  # noqa: BLE001 - a crashed fit is recorded, not raised
         for i in todo:
             rows[i] = _failed(base, i, "fit", err)
         write_cell(cell, out, list(rows.values()))
-        tqdm.write(f"{cell.task} {cell.method} {cell.budget} seed {cell.seed}: fit failed: {err}")
+        tqdm.write(f"{_label(cell)}: fit failed: {err}")
         return
-    base.fit_s = fit_s
-    base.epochs = posterior.cost.epochs
-    base.num_parameters = posterior.cost.num_parameters
+    base.fit_s = fit.fit_s
+    base.peak_memory_mb = fit.peak_memory_mb
+    base.epochs = fit.posterior.cost.epochs
+    base.num_parameters = fit.posterior.cost.num_parameters
     for i in todo:
-        rows[i] = _evaluate(base, i, task, posterior, options)
+        rows[i] = _evaluate(base, i, task, fit.posterior, options)
         write_cell(cell, out, list(rows.values()))
+    try:
+        calibrate(cell, task, fit.posterior, cache, out, options.calibration)
+    except Exception as err:  # noqa: BLE001 - the rows stay; a re-run retries the calibration
+        tqdm.write(f"{_label(cell)}: calibration failed: {type(err).__name__}: {err}")
+
+
+def _label(cell: Cell) -> str:
+    return f"{cell.task} {cell.method} {cell.budget} seed {cell.seed}"
 
 
 def _base_row(cell: Cell, method: Method, options: RunOptions) -> ResultRow:
@@ -166,53 +181,51 @@ def _base_row(cell: Cell, method: Method, options: RunOptions) -> ResultRow:
         num_samples=options.num_samples,
         method_config_hash=cell.config_hash,
         method_config=json.dumps(method.config.to_dict(), sort_keys=True),
-        metric_conventions=f"{C2ST_CONVENTION}; {options.num_samples} samples; outside-prior rejected",
+        metric_conventions=(
+            f"c2st: {C2ST_CONVENTION}; mmd: {MMD_CONVENTION}; {options.num_samples} samples; outside-prior rejected"
+        ),
         **provenance(options.device),
     )
 
 
-def _fit_or_load(
-    cell: Cell, task: Task, method: Method, sims: Simulations, options: RunOptions
-) -> tuple[Posterior, float]:
+@dataclass(frozen=True)
+class Fit:
+    """A fitted posterior with what fitting it cost."""
+
+    posterior: Posterior
+    fit_s: float
+    peak_memory_mb: float | None
+
+
+def _fit_or_load(cell: Cell, task: Task, method: Method, sims: Simulations, options: RunOptions) -> Fit:
     path = cell.fit_path(Path(options.out))
     if options.keep_fits and path.exists():
-        saved = torch.load(path, weights_only=False)  # our own file, written below
-        return saved["posterior"], saved["fit_s"]
+        return torch.load(path, weights_only=False)  # our own file, written below
     torch.manual_seed(cell.seed)
     context = FitContext(
         budget=sims.budget, seed=cell.seed, device=options.device, show_progress=options.show_progress
     )
     start = time.perf_counter()
-    posterior = method.fit(sims.theta, sims.x, task.prior, context)
-    fit_s = time.perf_counter() - start
+    with peak_memory(options.device) as memory:
+        posterior = method.fit(sims.theta, sims.x, task.prior, context)
+    fit = Fit(posterior, time.perf_counter() - start, memory.megabytes)
     if options.keep_fits:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"posterior": posterior, "fit_s": fit_s}, path)
+            torch.save(fit, path)
         except Exception as err:  # noqa: BLE001 - an unpicklable posterior only costs a refit on resume
-            warnings.warn(
-                f"{cell.method}: fitted posterior not saved ({err}); a resume will refit", stacklevel=2
-            )
+            warnings.warn(f"{cell.method}: fitted posterior not saved ({err}); a resume will refit", stacklevel=2)
             path.unlink(missing_ok=True)
-    return posterior, fit_s
+    return fit
 
 
 def _evaluate(base: ResultRow, i: int, task: Task, posterior: Posterior, options: RunOptions) -> ResultRow:
-    row = ResultRow(**{**base.__dict__, "observation": i})
     try:
         torch.manual_seed(base.seed * 1000 + i)
-        x_o = task.observation(i).to(options.device)
-        start = time.perf_counter()
-        drawn = sample_within_prior(posterior, task.prior, options.num_samples, x_o)
-        row.sample_s = time.perf_counter() - start
-        row.rejected_fraction = drawn.rejected_fraction
-        row.passes_per_sample = posterior.passes_per_sample
-        reference = task.reference_samples(i)
-        n = min(len(reference), len(drawn.samples))  # balanced classes; 10,000 each under the protocol
-        row.c2st = c2st(reference[:n], drawn.samples[:n], backend=options.c2st_backend)
+        result = evaluate(task, posterior, i, options.num_samples, options.c2st_backend, options.device)
     except Exception as err:  # noqa: BLE001 - a crashed observation is recorded, not raised
         return _failed(base, i, "evaluation", err)
-    return row
+    return ResultRow(**{**base.__dict__, "observation": i, **result.__dict__})
 
 
 def _failed(base: ResultRow, i: int, stage: str, err: BaseException) -> ResultRow:

@@ -15,8 +15,8 @@ def method_labels(results: pd.DataFrame) -> pd.Series:
 def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, standard deviation and count of C2ST over observations and seeds, per task, budget, method.
 
-    Columns: ``task, budget, method, c2st_mean, c2st_std, n_ok, n_failed, c2st_backend, best``; ``best``
-    marks the lowest mean of each (task, budget).
+    Columns: ``task, budget, method, c2st_mean, c2st_std, n_ok, c2st_backend, mmd_mean, nltp_mean,
+    n_failed, best``; ``best`` marks the lowest C2ST mean of each (task, budget).
     """
     frame = results.assign(method=method_labels(results))
     ok = frame[frame.status == "ok"]
@@ -26,6 +26,7 @@ def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
         c2st_std=("c2st", "std"),
         n_ok=("c2st", "size"),
         c2st_backend=("c2st_backend", lambda s: "+".join(sorted(set(map(str, s))))),
+        **{f"{m}_mean": (m, "mean") for m in ("mmd", "nltp") if m in ok.columns},
     )
     failed = frame[frame.status != "ok"].groupby(keys).size().rename("n_failed")
     table = stats.join(failed, how="outer").reset_index()
@@ -37,7 +38,8 @@ def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Cost per task, budget, method: fit time, sampling time, epochs, parameters, passes, rejection."""
+    """Cost per task, budget, method: fit time, time per ``num_samples`` samples, epochs, parameters,
+    network passes per sample, rejected fraction, log_prob time per 1,000 thetas, peak fit memory."""
     frame = results.assign(method=method_labels(results))
     ok = frame[frame.status == "ok"]
     keys = ["task", "budget", "method"]
@@ -48,6 +50,8 @@ def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
         "num_parameters": ("num_parameters", "max"),
         "passes_per_sample": ("passes_per_sample", "mean"),
         "rejected_fraction": ("rejected_fraction", "mean"),
+        "log_prob_s": ("log_prob_s", "mean"),
+        "peak_memory_mb": ("peak_memory_mb", "max"),
     }
     present = {k: v for k, v in columns.items() if v[0] in ok.columns}
     return ok.groupby(keys).agg(**present).reset_index().sort_values(keys).reset_index(drop=True)

@@ -114,12 +114,16 @@ def test_tiny_grid_end_to_end(tmp_path, capsys) -> None:
         "--set",
         "npe_maf.max_num_epochs=2",
         "--report",
+        "--coverage-pairs",
+        "20",
+        "--coverage-samples",
+        "100",
     ]
     assert main(argv) == 0
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 2 * 2 * 2 and (table.status == "ok").all()
     assert table.c2st.between(0.5, 1.0).all() and table.fit_s.gt(0).all()
-    for name in ("leaderboard.md", "summary.csv", "timings.md", "c2st_vs_budget.png"):
+    for name in ("leaderboard.md", "summary.csv", "timings.md", "c2st_vs_budget.png", "coverage.png"):
         assert (out / name).exists()
     stamp = (out / "results.csv").read_text()
     assert main(argv) == 0  # everything done: nothing is redone

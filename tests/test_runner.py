@@ -113,3 +113,22 @@ def test_bad_grids_fail_before_running(kwargs, error, match) -> None:
         pytest.skip("sir has its simulator")
     with pytest.raises(error, match=match):
         Grid(**{**base, **kwargs})
+
+
+def test_rows_carry_mmd_nltp_and_cost_and_each_fit_its_coverage(tmp_path) -> None:
+    from toys import exact_posterior
+
+    from fmbench.registries import get_task
+
+    table = _run(tmp_path, observations=(1,))
+    row = table.iloc[0]
+    assert abs(row.mmd) < 0.05
+    task = get_task("toy_gaussian")
+    expected = -float(exact_posterior(task.observation(1)).log_prob(task.true_parameters(1)))
+    assert row.nltp == pytest.approx(expected, rel=1e-5)
+    assert row.log_prob_s > 0 and row.sample_s > 0 and row.peak_memory_mb is not None
+    coverage = pd.read_csv(tmp_path / "coverage.csv")
+    assert len(coverage) == 200 and set(coverage.method) == {"toy_exact"}
+    # an exact posterior is calibrated: its TARP ranks are uniform
+    assert abs(coverage["rank"].mean() - 0.5) < 0.06
+    assert abs((coverage["rank"] < 0.25).mean() - 0.25) < 0.08
