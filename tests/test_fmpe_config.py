@@ -106,3 +106,12 @@ def test_methods_are_registered_with_their_configs() -> None:
     assert isinstance(get_method("fmpe").config, FmpeConfig)
     assert isinstance(get_method("fmpe_vp").config, FmpeVpConfig)
     assert get_method("fmpe", {"steps": 8}).config.steps == 8
+
+
+@pytest.mark.parametrize("module", ["path", "network", "ode", "train", "config", "method"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"fmbench.fmpe.{module}"))
+    assert result.failed == 0

@@ -37,6 +37,7 @@ def test_bad_settings_raise_naming_the_field(name: str, overrides: dict, field: 
         get_method(name, overrides)
 
 
+@pytest.mark.filterwarnings("ignore:Maximum number of epochs")
 @pytest.mark.parametrize("name", ["sbi_fmpe", "npse"])
 def test_tiny_fit_samples_and_counts_network_passes(name: str) -> None:
     torch.manual_seed(0)
