@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fmbench.baselines.sbi_fmpe import SbiTrainConfig
-from fmbench.baselines.sbi_npse import NpseConfig
 from torch.distributions import Independent, Normal
 
+from fmbench.baselines.sbi_fmpe import SbiTrainConfig
+from fmbench.baselines.sbi_npse import NpseConfig
 from fmbench.method import ConfigError, FitContext
 from fmbench.registries import get_method
 
