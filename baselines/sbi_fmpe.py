@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from fmbench.method import FitContext, FitCost, Method, MethodConfig, Posterior, require, setting
 from fmbench.registries import METHODS
 

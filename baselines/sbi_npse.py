@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fmbench.baselines.sbi_common import NullTracker
-from fmbench.baselines.sbi_fmpe import SbiTrainConfig, fit_sbi_vector_field
 from torch import Tensor
 from torch.distributions import Distribution
 
+from fmbench.baselines.sbi_common import NullTracker
+from fmbench.baselines.sbi_fmpe import SbiTrainConfig, fit_sbi_vector_field
 from fmbench.method import FitContext, Method, Posterior, require, setting
 from fmbench.registries import METHODS
 
