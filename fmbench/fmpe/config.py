@@ -6,6 +6,18 @@ depends on the simulation budget default to ``"auto"`` and are resolved at fit t
 :meth:`FlowConfig.resolved` from :data:`BUDGET_TIERS` (the paper, too, used smaller networks and batches at
 small budgets; its two_moons network at 1e5, widths ``[32, 64, 128, 256, 512, 1024, 1024, 1024, 512, 128,
 64, 32]`` with batch 64, is far too slow for CPU). The config's hash is that of the unresolved settings.
+
+==============  ====================================  =====  ==========  ===========  ==============
+budget          hidden_features                       batch  max_epochs  lr_patience  early_stopping
+==============  ====================================  =====  ==========  ===========  ==============
+<= 3,000        (64, 64, 64, 64)                      64     3000        30           100
+<= 30,000       (64, 128, 128, 128, 64)               128    1000        15           40
+larger          (64, 128, 256, 256, 256, 128, 64)     256    300         5            15
+==============  ====================================  =====  ==========  ===========  ==============
+
+``conditioning="auto"`` is ``"glu"`` for observations of at least :data:`GLU_MIN_X_DIM` entries, else
+``"concat"``. The sampling default (midpoint, 16 steps: 32 network passes per sample) matched dopri5 at
+atol = rtol = 1e-5 (62 passes) to within 0.01 C2ST on two_moons 1e3 and is about 12x faster than sbi's FMPE.
 """
 
 from __future__ import annotations
