@@ -35,6 +35,7 @@ def test_methods_lists_settings(capsys) -> None:
         (["--set", "npe_nsf.learning_rate=-1"], "learning_rate: must be positive"),
         (["--set", "npe_nsf"], "METHOD.NAME=VALUE"),
         (["--c2st-backend", "magic"], "unknown C2ST backend"),
+        (["--tasks", "toy_unavailable"], "is unavailable: its simulator needs a licence"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, message) -> None:

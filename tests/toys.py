@@ -2,7 +2,8 @@
 
 ``toy_gaussian``: theta ~ N(0, I_2), x = theta + N(0, 0.5^2 I_2); the posterior is Gaussian with
 mean x / (1 + 0.25) and variance 0.25 / 1.25 per dimension. ``toy_exact`` samples that posterior exactly,
-``toy_crash`` fails to fit, ``toy_nan`` is a task whose simulator fails on a third of the rows.
+``toy_crash`` fails to fit, ``toy_nan`` is a task whose simulator fails on a third of the rows, ``toy_unavailable`` one that cannot
+simulate here.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ class ToyNan(ToyGaussian):
         return x
 
 
+class ToyUnavailable(ToyGaussian):
+    name = "toy_unavailable"
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        return "its simulator needs a licence this machine lacks"
+
+
 @dataclass(frozen=True)
 class ToyConfig(MethodConfig):
     scale: float = setting(1.0, "multiplies the posterior's spread")
@@ -111,5 +120,6 @@ def register() -> None:
     if "toy_gaussian" not in TASKS:
         TASKS.add("toy_gaussian", ToyGaussian)
         TASKS.add("toy_nan", ToyNan)
+        TASKS.add("toy_unavailable", ToyUnavailable)
         METHODS.add("toy_exact", ToyExact)
         METHODS.add("toy_crash", ToyCrash)
