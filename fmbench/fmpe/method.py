@@ -66,6 +66,7 @@ class FlowPosterior(Posterior):
 
     @property
     def device(self) -> torch.device:
+        """Where the network and the z-scoring live."""
         return self.theta_scale.mean.device
 
     @property
