@@ -60,6 +60,10 @@ class CountingSbiPosterior(SbiPosterior):
         """Network passes per sample of the last :meth:`sample` (the fit-time figure before that)."""
         return self._last_passes if self._last_passes is not None else self.cost.passes_per_sample
 
+    def log_prob(self, theta: Tensor, x_o: Tensor) -> Tensor:
+        """sbi's log density by its probability-flow ODE; -inf outside the prior's support (sbi's choice)."""
+        return self._posterior.log_prob(theta, x=x_o.reshape(1, -1)).detach()
+
 
 @dataclass(frozen=True)
 class SbiTrainConfig(MethodConfig):
@@ -77,6 +81,10 @@ class SbiTrainConfig(MethodConfig):
             require(isinstance(value, int) and value > 0, name, "must be a positive integer")
         require(self.learning_rate > 0, "learning_rate", "must be positive")
         require(0 < self.validation_fraction < 1, "validation_fraction", "must be in (0, 1)")
+
+    @classmethod
+    def smoke(cls) -> SbiTrainConfig:
+        return cls(max_num_epochs=2)
 
     def train_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of sbi's ``train``."""

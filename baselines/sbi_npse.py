@@ -28,6 +28,10 @@ class NpseConfig(SbiTrainConfig):
     sde_type: str = setting("ve", f"diffusion of the score model: {' | '.join(SDE_TYPES)}")
     sampling_steps: int = setting(500, "Euler-Maruyama steps of the reverse SDE (one network pass each)")
 
+    @classmethod
+    def smoke(cls) -> NpseConfig:
+        return cls(max_num_epochs=2, sampling_steps=20)
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.sde_type in SDE_TYPES, "sde_type", f"must be one of {', '.join(SDE_TYPES)}")

@@ -115,3 +115,9 @@ def test_docstring_examples_run(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(f"fmbench.fmpe.{module}"))
     assert result.failed == 0
+
+
+def test_smoke_settings_are_cheap_and_valid() -> None:
+    for cls in (FmpeConfig, FmpeVpConfig):
+        smoke = cls.smoke()
+        assert isinstance(smoke, cls) and smoke.max_epochs == 2 and smoke.hidden_features == (16, 16)

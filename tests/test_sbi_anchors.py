@@ -50,6 +50,8 @@ def test_tiny_fit_samples_and_counts_network_passes(name: str) -> None:
     assert posterior.cost.epochs in (2, 3) and posterior.cost.num_parameters > 0
     samples = posterior.sample(30, x[0])
     assert samples.shape == (30, 2)
+    log_prob = posterior.log_prob(samples[:5], x[0])  # an N(0, I) prior: every sample is in its support
+    assert log_prob.shape == (5,) and torch.isfinite(log_prob).all()
     if name == "npse":
         assert posterior.cost.passes_per_sample == 20
         assert 19 <= posterior.passes_per_sample <= 21

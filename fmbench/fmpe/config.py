@@ -165,6 +165,10 @@ class FlowConfig(MethodConfig):
         require(self.rtol > 0, "rtol", "must be positive")
         require(self.divergence in DIVERGENCES, "divergence", f"must be one of {', '.join(DIVERGENCES)}")
 
+    @classmethod
+    def smoke(cls) -> FlowConfig:
+        return cls(hidden_features=(16, 16), max_epochs=2, solver="rk4", steps=4, log_prob_solver="rk4")
+
     def resolved(self, budget: int, x_dim: int) -> FlowConfig:
         """The same settings with every ``"auto"`` replaced by its value for ``budget`` and ``x_dim``."""
         tier = tier_for(budget)
