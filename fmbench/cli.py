@@ -164,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="posterior samples per held-out pair for the coverage (default: 1000)",
     )
+    run.add_argument(
+        "--threads",
+        type=parse_budget,
+        default=None,
+        metavar="N",
+        help="torch intra-op threads of this job (default: torch's; use 1 when several jobs share the cores)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--report", action="store_true", help="write the report into OUT when the grid is done")
     report = sub.add_parser("report", help="leaderboard, summary, timings and figure from a results table")
@@ -232,6 +239,10 @@ def _run(args: argparse.Namespace) -> int:
     except (KeyError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     _check_writable(args.out)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     options = RunOptions(
         out=args.out,
         num_samples=args.num_samples,

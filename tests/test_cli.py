@@ -85,6 +85,8 @@ def test_help_documents_every_option(capsys) -> None:
         "--device",
         "--sim-cache",
         "--report",
+        "--threads",
+        "--coverage-pairs",
     ):
         assert flag in out
 
