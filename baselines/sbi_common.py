@@ -55,7 +55,7 @@ class SbiPosterior(Posterior):
 
 
 class NullTracker:
-    """An sbi experiment tracker that records nothing (sbi's default writes TensorBoard logs into ./sbi-logs)."""
+    """An sbi experiment tracker that records nothing (sbi's default writes TensorBoard logs to sbi-logs)."""
 
     log_dir = None
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from torch import Tensor
 from torch.distributions import Distribution
 
+from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from fmbench.method import FitContext, Method, MethodConfig, Posterior, require, setting
 from fmbench.registries import METHODS
 

@@ -62,7 +62,12 @@ def coverage_path(cell: Cell, out: Path) -> Path:
 
 
 def calibrate(
-    cell: Cell, task: Task, posterior: Posterior, cache: SimulationCache, out: Path, options: CalibrationOptions
+    cell: Cell,
+    task: Task,
+    posterior: Posterior,
+    cache: SimulationCache,
+    out: Path,
+    options: CalibrationOptions,
 ) -> None:
     """Computes and stores the coverage ranks of ``cell`` unless already stored."""
     path = coverage_path(cell, out)
@@ -70,13 +75,22 @@ def calibrate(
         return
     pairs = cache.get(task, HELDOUT_SEED_OFFSET + cell.seed, options.num_pairs)
     curve = expected_coverage(
-        SupportPosterior(posterior, task.prior), pairs.theta, pairs.x,
-        num_samples=options.num_samples, method=options.method, seed=cell.seed,
+        SupportPosterior(posterior, task.prior),
+        pairs.theta,
+        pairs.x,
+        num_samples=options.num_samples,
+        method=options.method,
+        seed=cell.seed,
     )
     frame = pd.DataFrame({"pair": range(curve.num_pairs), "rank": curve.ranks})
     frame = frame.assign(
-        task=cell.task, method=cell.method, budget=cell.budget, seed=cell.seed,
-        method_config_hash=cell.config_hash, coverage_method=curve.method, num_samples=curve.num_samples,
+        task=cell.task,
+        method=cell.method,
+        budget=cell.budget,
+        seed=cell.seed,
+        method_config_hash=cell.config_hash,
+        coverage_method=curve.method,
+        num_samples=curve.num_samples,
     )
     write_csv_atomic(frame, path)
 
@@ -97,6 +111,8 @@ def coverage_curves(table: pd.DataFrame) -> dict[tuple[str, int], dict[str, Cove
     for (task, budget, method), part in table.groupby(["task", "budget", "method"]):
         ranks = part["rank"].to_numpy()
         levels, coverage = coverage_curve(ranks)
-        curve = CoverageCurve(levels, coverage, ranks, str(part.coverage_method.iloc[0]), int(part.num_samples.iloc[0]))
+        curve = CoverageCurve(
+            levels, coverage, ranks, str(part.coverage_method.iloc[0]), int(part.num_samples.iloc[0])
+        )
         curves.setdefault((str(task), int(budget)), {})[str(method)] = curve
     return curves

@@ -84,7 +84,7 @@ def plot_coverage_grid(curves: dict[tuple[str, int], dict[str, CoverageCurve]], 
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
     for ax, (task, budget) in zip(axes.flat, keys, strict=False):
         plot_coverage(curves[(task, budget)], ax=ax, title=f"{task}, {budget:,}")
-    for ax in axes.flat[len(keys):]:
+    for ax in axes.flat[len(keys) :]:
         ax.set_visible(False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

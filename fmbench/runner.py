@@ -21,10 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from fmbench import registries
-from fmbench.method import FitContext, Method, Posterior
 from fmbench.calibration import CalibrationOptions, assemble_coverage, calibrate, coverage_path
 from fmbench.evaluate import evaluate
 from fmbench.memory import peak_memory
+from fmbench.method import FitContext, Method, Posterior
 from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
 from fmbench.provenance import provenance
 from fmbench.results import Cell, ResultRow, assemble, read_cell, write_cell
@@ -182,7 +182,8 @@ def _base_row(cell: Cell, method: Method, options: RunOptions) -> ResultRow:
         method_config_hash=cell.config_hash,
         method_config=json.dumps(method.config.to_dict(), sort_keys=True),
         metric_conventions=(
-            f"c2st: {C2ST_CONVENTION}; mmd: {MMD_CONVENTION}; {options.num_samples} samples; outside-prior rejected"
+            f"c2st: {C2ST_CONVENTION}; mmd: {MMD_CONVENTION}; "
+            f"{options.num_samples} samples; outside-prior rejected"
         ),
         **provenance(options.device),
     )
@@ -214,7 +215,9 @@ def _fit_or_load(cell: Cell, task: Task, method: Method, sims: Simulations, opti
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(fit, path)
         except Exception as err:  # noqa: BLE001 - an unpicklable posterior only costs a refit on resume
-            warnings.warn(f"{cell.method}: fitted posterior not saved ({err}); a resume will refit", stacklevel=2)
+            warnings.warn(
+                f"{cell.method}: fitted posterior not saved ({err}); a resume will refit", stacklevel=2
+            )
             path.unlink(missing_ok=True)
     return fit
 

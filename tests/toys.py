@@ -2,8 +2,8 @@
 
 ``toy_gaussian``: theta ~ N(0, I_2), x = theta + N(0, 0.5^2 I_2); the posterior is Gaussian with
 mean x / (1 + 0.25) and variance 0.25 / 1.25 per dimension. ``toy_exact`` samples that posterior exactly,
-``toy_crash`` fails to fit, ``toy_nan`` is a task whose simulator fails on a third of the rows, ``toy_unavailable`` one that cannot
-simulate here.
+``toy_crash`` fails to fit, ``toy_nan`` is a task whose simulator fails on a third of the rows,
+``toy_unavailable`` one that cannot simulate here.
 """
 
 from __future__ import annotations
