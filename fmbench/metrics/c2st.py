@@ -43,9 +43,14 @@ class C2stBackend(Protocol):
 def _c2st_sklearn(
     data: np.ndarray, target: np.ndarray, seed: int, n_folds: int, device: str | torch.device = "cpu"
 ) -> float:
-    """sbibm's classifier, verbatim settings; always runs on CPU (``device`` is ignored)."""
+    """sbibm's classifier, verbatim settings; always runs on CPU (``device`` is ignored).
+
+    BLAS is limited to one thread: the matrices are small, and several BLAS threads on shared cores were
+    about 15x slower (the result is the same; a test compares with ``sbibm.metrics.c2st``).
+    """
     from sklearn.model_selection import KFold, cross_val_score
     from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
 
     ndim = data.shape[1]
     clf = MLPClassifier(
@@ -56,7 +61,8 @@ def _c2st_sklearn(
         random_state=seed,
     )
     folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    scores = cross_val_score(clf, data, target, cv=folds, scoring="accuracy")
+    with threadpool_limits(limits=1, user_api="blas"):
+        scores = cross_val_score(clf, data, target, cv=folds, scoring="accuracy")
     return float(np.asarray(np.mean(scores)).astype(np.float32))
 
 
