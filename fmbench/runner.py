@@ -97,7 +97,7 @@ class RunOptions:
 
     out: Path
     num_samples: int = NUM_SAMPLES
-    c2st_backend: str = "sklearn"
+    c2st_backend: str = "torch"
     device: str = "cpu"
     sim_cache: Path | None = None
     show_progress: bool = True

@@ -23,7 +23,7 @@ def test_rows_are_tidy_with_provenance_and_an_exact_posterior_scores_one_half(tm
     assert list(table.columns) == COLUMNS
     assert len(table) == 2 and (table.status == "ok").all()
     assert table.c2st.between(0.4, 0.6).all()
-    assert (table.num_samples == 500).all() and (table.c2st_backend == "sklearn").all()
+    assert (table.num_samples == 500).all() and (table.c2st_backend == "torch").all()
     for column in (
         "fmbench_version",
         "git_revision",
