@@ -51,7 +51,7 @@ def plot_c2st_vs_budget(summary: pd.DataFrame, path: Path) -> Path:
                 linewidth=1.5,
             )
         ax.set_xscale("log")
-        ax.set_xticks(budgets or [1000])
+        ax.set_xticks(sorted({*budgets, *anchors.loc[anchors.task == task, "budget"]}) or [1000])
         ax.set_title(task, fontsize=10)
         ax.set_ylim(0.45, 1.02)
         ax.axhline(0.5, color="0.85", linewidth=0.8, zorder=0)
