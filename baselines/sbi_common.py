@@ -21,7 +21,6 @@ class SbiPosterior(Posterior):
     Args:
         posterior: The sbi posterior built by ``inference.build_posterior``.
         cost: What fitting cost.
-        has_density: Whether ``log_prob`` is exact (flows) rather than an ODE estimate.
         sample_kwargs: Extra keyword arguments of sbi's ``sample`` (e.g. the sampler's step count).
     """
 
