@@ -6,14 +6,19 @@ numbers are published. This script runs both backends through :func:`fmbench.met
 - Gaussian pairs in 2, 3, 5, 10 and 100 dimensions: the same distribution, a slight shift, and a clearly
   different distribution;
 - sbibm reference posteriors (observation 1): a perturbed copy (the first half of the samples against
-  the second half scaled by 1.1 about the mean) and the reference posterior of observation 2.
+  the second half scaled by 1.1 about the mean) and the reference posterior of observation 2;
+- real posterior samples from the runner: 10,000 samples of a posterior the runner fitted (its saved
+  ``.fit.pt`` under ``--runs``, default ``results/fmpe_grid``) given observation 1, drawn inside the
+  prior's support as the runner does, against sbibm's reference samples. A fit that is not there is
+  skipped with a note (``fmbench run`` on that grid writes it).
 
 Sample sizes: ``--n`` per side (default 10,000) everywhere except the 100-dimensional pairs, which use
 ``--n-100d`` per side (default 2,000; sklearn needs hours for 100-D pairs at 10,000), and the perturbed
 sbibm copies, which have 5,000 per side (the halves of the 10,000 reference samples).
 
 Acceptance: mean |diff| <= 0.01 and max |diff| <= 0.03. Rows are appended to the CSV as they finish,
-so a partial run leaves usable results; ``--summary-only`` prints the table and summary of the CSV.
+and pairs already in the CSV are skipped, so an interrupted run resumes and new pairs are added without
+re-running the old ones (``--fresh`` starts over); ``--summary-only`` prints the table and summary.
 
 Usage:
     nice python scripts/c2st_agreement.py --out results/c2st_agreement.csv
@@ -43,6 +48,19 @@ SBIBM_PANEL = [
     "gaussian_linear",
     "bernoulli_glm",
     "gaussian_linear_uniform",
+]
+
+
+#: Runner fits whose samples enter the panel: (task, method, budget), seed 1, observation 1.
+RUNNER_PANEL = [
+    ("two_moons", "npe_nsf", 1000),
+    ("two_moons", "fmpe", 1000),
+    ("two_moons", "sbi_fmpe", 1000),
+    ("gaussian_mixture", "npe_nsf", 1000),
+    ("slcp", "npe_nsf", 1000),
+    ("slcp", "sbi_fmpe", 10000),
+    ("gaussian_linear", "npe_nsf", 1000),
+    ("bernoulli_glm", "npe_nsf", 1000),
 ]
 
 
@@ -86,7 +104,37 @@ def _other_observation(task: str) -> Callable[[], tuple[Tensor, Tensor]]:
     return draw
 
 
-def panel(n: int, n_100d: int) -> Iterator[Pair]:
+def _runner_fit(runs: Path, task: str, method: str, budget: int) -> Path | None:
+    """The saved fit of seed 1 of ``(task, method, budget)`` under ``runs``, if the runner left one."""
+    fits = sorted((runs / "cells" / task / method).glob(f"budget{budget}_seed1_*.fit.pt"))
+    return fits[-1] if fits else None
+
+
+def _runner_samples(fit_path: Path, task_name: str, n: int) -> Callable[[], tuple[Tensor, Tensor]]:
+    def draw() -> tuple[Tensor, Tensor]:
+        from fmbench.registries import get_task
+        from fmbench.sampling import sample_within_prior
+
+        task = get_task(task_name)
+        fit = torch.load(fit_path, weights_only=False)  # our own file, written by the runner
+        torch.manual_seed(1001)
+        drawn = sample_within_prior(fit.posterior, task.prior, n, task.observation(1))
+        return task.reference_samples(1)[:n], drawn.samples
+
+    return draw
+
+
+def runner_pairs(runs: Path, n: int) -> Iterator[Pair]:
+    """Runner posteriors against the reference, for each entry of RUNNER_PANEL that has a saved fit."""
+    for task, method, budget in RUNNER_PANEL:
+        path = _runner_fit(runs, task, method, budget)
+        if path is None:
+            print(f"skipped {task} {method} {budget}: no fit under {runs} (run the grid first)")
+            continue
+        yield Pair(f"{task}_{method}_{budget}_runner", "runner_posterior", _runner_samples(path, task, n))
+
+
+def panel(n: int, n_100d: int, runs: Path) -> Iterator[Pair]:
     """The panel, cheap pairs first; the shift is a total mean displacement (spread over the dims)."""
     kinds = {"same": (0.0, 1.0), "slight": (0.15, 1.0), "different": (1.5, 1.3)}
 
@@ -105,6 +153,7 @@ def panel(n: int, n_100d: int) -> Iterator[Pair]:
     yield from gaussians(10, n)
     yield from posteriors(SBIBM_PANEL[5:])
     yield from gaussians(100, n_100d)
+    yield from runner_pairs(runs, n)
 
 
 def _timed(fn: Callable[[], float]) -> tuple[float, float]:
@@ -175,6 +224,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="samples per side (not the 100-D pairs)")
     parser.add_argument("--n-100d", type=int, default=2_000, help="samples per side of the 100-D pairs")
     parser.add_argument("--only", default="", help="comma-separated substrings of pair names to run")
+    parser.add_argument("--runs", type=Path, default=Path("results/fmpe_grid"), help="runner output")
+    parser.add_argument("--fresh", action="store_true", help="start a new CSV instead of resuming")
     parser.add_argument("--summary-only", action="store_true", help="print the CSV's table and summary")
     args = parser.parse_args()
     if args.summary_only:
@@ -182,11 +233,13 @@ def main() -> None:
         return
     torch.set_num_threads(1)
     os.makedirs(args.out.parent, exist_ok=True)
-    with args.out.open("w", newline="") as f:
-        csv.DictWriter(f, FIELDS).writeheader()
+    if args.fresh or not args.out.exists():
+        with args.out.open("w", newline="") as f:
+            csv.DictWriter(f, FIELDS).writeheader()
+    done = {r["pair"] for r in _read(args.out)}
     wanted = [s for s in args.only.split(",") if s]
-    for pair in panel(args.n, args.n_100d):
-        if wanted and not any(w in pair.name for w in wanted):
+    for pair in panel(args.n, args.n_100d, args.runs):
+        if pair.name in done or (wanted and not any(w in pair.name for w in wanted)):
             continue
         row = run_pair(pair)
         with args.out.open("a", newline="") as f:

@@ -99,9 +99,12 @@ class TrainResult:
     validation_losses: list[float] = field(default_factory=list)
 
 
-def sample_time(n: int, exponent: float, t_end: float, like: Tensor) -> Tensor:
-    """``n`` times ``(n, 1)`` from :math:`p(t) \\propto t^\\alpha` on ``[0, t_end]``."""
-    u = torch.rand(n, 1, dtype=like.dtype, device=like.device)
+def sample_time(
+    n: int, exponent: float, t_end: float, like: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """``n`` times ``(n, 1)`` from :math:`p(t) \\propto t^\\alpha` on ``[0, t_end]`` (``like``'s dtype and
+    device; ``generator`` on that device, or torch's global one)."""
+    u = torch.rand(n, 1, dtype=like.dtype, device=like.device, generator=generator)
     return t_end * u.pow(1.0 / (1.0 + exponent))
 
 
