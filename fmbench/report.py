@@ -3,7 +3,8 @@
 Writes into the report folder:
 
 - ``leaderboard.md``: mean +- std of C2ST over observations per task x budget x method, the best per
-  row in bold, with sbibm's published NPE value and the FMPE paper's value beside ours;
+  row in bold, with sbibm's published NPE value and the FMPE paper's value beside ours; only rows whose
+  C2ST backend passed the agreement check (:data:`fmbench.metrics.c2st.AGREEMENT_CHECKED`) enter it;
 - ``summary.csv``: the same numbers, tidy;
 - ``timings.md`` and ``timings.csv``: cost per task x budget x method;
 - ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method;
@@ -21,6 +22,7 @@ import pandas as pd
 from fmbench.anchors import ANCHOR_LABELS, anchor_value
 from fmbench.calibration import COVERAGE_DIR, COVERAGE_FILE, assemble_coverage, coverage_curves
 from fmbench.figures import plot_c2st_vs_budget, plot_coverage_grid
+from fmbench.metrics.c2st import AGREEMENT_CHECKED
 from fmbench.results import load_results
 from fmbench.summary import c2st_summary, cost_summary
 
@@ -47,7 +49,8 @@ def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFi
         Path(report_dir) if report_dir else (results_path if results_path.is_dir() else results_path.parent)
     )
     folder.mkdir(parents=True, exist_ok=True)
-    summary = c2st_summary(results)
+    unchecked = (results.status == "ok") & ~results["c2st_backend"].isin(AGREEMENT_CHECKED)
+    summary = c2st_summary(results[~unchecked])
     costs = cost_summary(results)
     coverage = _coverage_table(results_path)
     files = ReportFiles(
@@ -60,7 +63,9 @@ def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFi
     )
     summary.to_csv(files.summary, index=False)
     costs.to_csv(files.timings_csv, index=False)
-    files.leaderboard.write_text(leaderboard_markdown(summary, results))
+    files.leaderboard.write_text(
+        leaderboard_markdown(summary, results[~unchecked]) + _unchecked_note(results[unchecked])
+    )
     files.timings_md.write_text("# Cost per fit\n\n" + _markdown_table(costs.round(4)) + "\n")
     plot_c2st_vs_budget(summary, files.figure)
     if files.coverage is not None:
@@ -101,6 +106,17 @@ def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
         + "\n".join(lines)
         + f"\n\nC2ST backend(s): {backends}. Seeds: {seeds}. "
         f"Conventions: {results['metric_conventions'].iloc[0]}\n"
+    )
+
+
+def _unchecked_note(rows: pd.DataFrame) -> str:
+    """The leaderboard's note on rows left out because their C2ST backend has not passed the check."""
+    if rows.empty:
+        return ""
+    backends = ", ".join(sorted(set(rows["c2st_backend"].astype(str))))
+    return (
+        f"\n{len(rows)} row(s) left out: their C2ST backend ({backends}) has not passed the agreement "
+        "check with sbibm's classifier (scripts/c2st_agreement.py).\n"
     )
 
 

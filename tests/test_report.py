@@ -68,6 +68,16 @@ def test_several_settings_of_one_method_are_told_apart() -> None:
     assert "fmpe" in labels and any(label.startswith("npe_nsf[") for label in labels)
 
 
+def test_rows_of_an_unchecked_c2st_backend_stay_off_the_leaderboard(tmp_path) -> None:
+    table = _table()
+    table.loc[table.method == "fmpe", "c2st_backend"] = "fast_guess"
+    path = tmp_path / "results.csv"
+    table.to_csv(path, index=False)
+    board = write_report(path).leaderboard.read_text()
+    assert "fmpe" not in board.splitlines()[4]  # the header row names only npe_nsf
+    assert "6 row(s) left out: their C2ST backend (fast_guess) has not passed" in board
+
+
 def test_empty_table_is_an_error(tmp_path) -> None:
     path = tmp_path / "results.csv"
     pd.DataFrame(columns=COLUMNS).to_csv(path, index=False)

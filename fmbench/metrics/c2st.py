@@ -69,6 +69,12 @@ def _c2st_sklearn(
 #: Name -> implementation taking (z-scored data (2N, D), labels (2N,), seed, n_folds, device).
 C2ST_BACKENDS: dict[str, C2stBackend] = {"sklearn": _c2st_sklearn, "torch": c2st_torch_backend}
 
+#: Backends whose numbers may be published: ``"sklearn"`` is sbibm's classifier itself; ``"torch"`` passed
+#: ``scripts/c2st_agreement.py`` (``results/c2st_agreement.csv``). A backend added to
+#: :data:`C2ST_BACKENDS` joins this set only after it passes that check; until then the report leaves its
+#: rows out of the leaderboard.
+AGREEMENT_CHECKED: frozenset[str] = frozenset({"sklearn", "torch"})
+
 
 def c2st(
     reference: Tensor,
