@@ -19,6 +19,7 @@ from fmbench.registries import get_method, method_names
         ({"conditioning": "film"}, "conditioning"),
         ({"activation": "tanhh"}, "activation"),
         ({"time_prior_exponent": -1.0}, "time_prior_exponent"),
+        ({"time_prior_exponent": "fast"}, "time_prior_exponent"),
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": "big"}, "batch_size"),
         ({"max_epochs": -3}, "max_epochs"),
@@ -78,6 +79,7 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
             tier.lr_patience,
             tier.early_stopping_patience,
         )
+        assert resolved.time_prior_exponent == tier.time_prior_exponent
         assert resolved.conditioning == "concat"
     assert [tier_for(b) for b in (1_000, 10_000, 100_000)] == list(BUDGET_TIERS)
     assert config.resolved(1_000, x_dim=GLU_MIN_X_DIM).conditioning == "glu"
@@ -88,6 +90,7 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
         conditioning="concat",
         lr_patience=2,
         early_stopping_patience=4,
+        time_prior_exponent=2.0,
     )
     assert explicit.resolved(100_000, x_dim=100) == explicit
     assert config.resolved(1_000, 2).hash() != config.hash()  # the stored hash is the unresolved one
