@@ -35,6 +35,7 @@ import torch
 
 from fmbench.cli import parse_budget
 from fmbench.fmpe.method import FlowPosterior
+from fmbench.fmpe.ode import flow_log_prob
 from fmbench.fmpe.train import flow_matching_loss, sample_time
 from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
@@ -59,6 +60,7 @@ FIELDS = [
     "time_prior_exponent",
     "heldout_loss",
     "heldout_loss_uniform_t",
+    "heldout_nll",
     "epochs",
     "fit_s",
 ]
@@ -94,6 +96,22 @@ def heldout_loss(
     return total / theta.shape[0]
 
 
+def heldout_nll(posterior: FlowPosterior, theta: torch.Tensor, x: torch.Tensor) -> float:
+    """Mean ``-log q(theta | x)`` over held-out pairs ``(N, D)``, ``(N, x_dim)`` (nats, original units).
+
+    The expected held-out negative log-likelihood is the expected KL divergence from the true posterior
+    up to a constant, so it ranks posterior estimators without any reference posterior.
+    """
+    x_z = posterior.x_scale(x)
+
+    def field(t: torch.Tensor, theta_t: torch.Tensor) -> torch.Tensor:
+        return posterior.net(t.reshape(1, 1), theta_t, x_z)
+
+    z = posterior.theta_scale(theta)
+    out = flow_log_prob(field, z, posterior.path.t_end, posterior.log_prob_ode, posterior.divergence)
+    return float(-(out.log_prob + posterior.theta_scale.log_abs_det).mean())
+
+
 def _read(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
@@ -108,13 +126,14 @@ def summarize(rows: list[dict[str, str]], rank_by: str = "heldout_loss") -> str:
         key = (r["task"], r["budget"])
         best[key] = min(best.get(key, float("inf")), float(r[rank_by]))
     header = f"{'task':18s} {'budget':>7s} {'candidate':9s} {'held-out loss':>13s} {'uniform t':>9s}"
+    header += f" {'NLL':>9s}"
     header += f" {'epochs':>6s} {'fit s':>7s}"
     lines = [header]
     for r in rows:
         mark = " <- lowest" if float(r[rank_by]) == best[(r["task"], r["budget"])] else ""
         lines.append(
             f"{r['task']:18s} {r['budget']:>7s} {r['candidate']:9s} {float(r['heldout_loss']):13.5f} "
-            f"{r.get('heldout_loss_uniform_t') or '':>9s} "
+            f"{r.get('heldout_loss_uniform_t') or '':>9s} {r.get('heldout_nll') or '':>9s} "
             f"{r['epochs']:>6s} {float(r['fit_s']):7.1f}{mark}"
         )
     return "\n".join(lines)
@@ -132,10 +151,11 @@ def main() -> None:
     parser.add_argument("--sim-cache", type=Path, default=Path("results/fmpe_grid/simulations"))
     parser.add_argument("--out", type=Path, default=Path("results/fmpe_selection.csv"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--nll-pairs", type=int, default=1000, help="held-out pairs of the NLL")
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument(
         "--rank-by",
-        choices=["heldout_loss", "heldout_loss_uniform_t"],
+        choices=["heldout_loss", "heldout_loss_uniform_t", "heldout_nll"],
         default="heldout_loss",
         help="the loss that marks the lowest candidate (uniform t between different time priors)",
     )
@@ -171,6 +191,7 @@ def main() -> None:
                 assert isinstance(posterior, FlowPosterior)
                 loss = heldout_loss(posterior, theta_h, x_h, times, theta_0)
                 loss_uniform = heldout_loss(posterior, theta_h, x_h, uniform, theta_0)
+                nll = heldout_nll(posterior, held.theta[: args.nll_pairs], held.x[: args.nll_pairs])
                 resolved = method.config.resolved(budget, task.x_dim)  # type: ignore[attr-defined]
                 row = {
                     "task": task_name,
@@ -180,6 +201,7 @@ def main() -> None:
                     "time_prior_exponent": resolved.time_prior_exponent,
                     "heldout_loss": f"{loss:.6f}",
                     "heldout_loss_uniform_t": f"{loss_uniform:.6f}",
+                    "heldout_nll": f"{nll:.6f}",
                     "epochs": posterior.cost.epochs,
                     "fit_s": f"{fit_s:.1f}",
                 }

@@ -96,6 +96,18 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
     assert config.resolved(1_000, 2).hash() != config.hash()  # the stored hash is the unresolved one
 
 
+def test_a_change_of_the_budget_tiers_changes_the_hash(monkeypatch) -> None:
+    import dataclasses
+
+    import fmbench.fmpe.config as config_module
+
+    before = FmpeConfig().hash()
+    tiers = list(BUDGET_TIERS)
+    tiers[0] = dataclasses.replace(tiers[0], time_prior_exponent=2.5)
+    monkeypatch.setattr(config_module, "BUDGET_TIERS", tuple(tiers))
+    assert FmpeConfig().hash() != before
+
+
 def test_each_config_builds_its_path() -> None:
     assert isinstance(FmpeConfig().build_path(), OTPath)
     vp = FmpeVpConfig(vp_eps=0.01).build_path()
