@@ -35,7 +35,6 @@ import torch
 
 from fmbench.cli import parse_budget
 from fmbench.fmpe.method import FlowPosterior
-from fmbench.fmpe.ode import flow_log_prob
 from fmbench.fmpe.train import flow_matching_loss, sample_time
 from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
@@ -102,14 +101,7 @@ def heldout_nll(posterior: FlowPosterior, theta: torch.Tensor, x: torch.Tensor) 
     The expected held-out negative log-likelihood is the expected KL divergence from the true posterior
     up to a constant, so it ranks posterior estimators without any reference posterior.
     """
-    x_z = posterior.x_scale(x)
-
-    def field(t: torch.Tensor, theta_t: torch.Tensor) -> torch.Tensor:
-        return posterior.net(t.reshape(1, 1), theta_t, x_z)
-
-    z = posterior.theta_scale(theta)
-    out = flow_log_prob(field, z, posterior.path.t_end, posterior.log_prob_ode, posterior.divergence)
-    return float(-(out.log_prob + posterior.theta_scale.log_abs_det).mean())
+    return float(-posterior.log_prob(theta, x).mean())
 
 
 def _read(path: Path) -> list[dict[str, str]]:

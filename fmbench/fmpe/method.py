@@ -79,7 +79,8 @@ class FlowPosterior(Posterior):
         return self._last_passes if self._last_passes is not None else self._cost.passes_per_sample
 
     def _field(self, x_o: Tensor) -> Field:
-        x_z = self.x_scale(x_o.reshape(1, -1).to(self.device, torch.float32))
+        # One observation (x_dim,) or one per row (B, x_dim); the network broadcasts a single row.
+        x_z = self.x_scale(x_o.reshape(-1, self.x_scale.mean.shape[0]).to(self.device, torch.float32))
 
         def field(t: Tensor, theta: Tensor) -> Tensor:
             return self.net(t.reshape(1, 1), theta, x_z)
