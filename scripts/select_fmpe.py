@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from fmbench.cli import parse_budget
-from fmbench.fmpe.method import FlowPosterior
+from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.train import flow_matching_loss, sample_time
 from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
@@ -48,6 +48,10 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "alpha0": {"time_prior_exponent": 0.0},
     "alpha1": {"time_prior_exponent": 1.0},
     "alpha4": {"time_prior_exponent": 4.0},
+    "lr3e-4": {"learning_rate": 3e-4},
+    "batch32": {"batch_size": 32},
+    "batch64": {"batch_size": 64},
+    "batch256": {"batch_size": 256},
 }
 #: The time prior of the ``heldout_loss`` column: the paper's alpha.
 PAPER_ALPHA = 4.0
@@ -93,15 +97,6 @@ def heldout_loss(
             )
             total += loss.item() * theta[sl].shape[0]
     return total / theta.shape[0]
-
-
-def heldout_nll(posterior: FlowPosterior, theta: torch.Tensor, x: torch.Tensor) -> float:
-    """Mean ``-log q(theta | x)`` over held-out pairs ``(N, D)``, ``(N, x_dim)`` (nats, original units).
-
-    The expected held-out negative log-likelihood is the expected KL divergence from the true posterior
-    up to a constant, so it ranks posterior estimators without any reference posterior.
-    """
-    return float(-posterior.log_prob(theta, x).mean())
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -183,7 +178,7 @@ def main() -> None:
                 assert isinstance(posterior, FlowPosterior)
                 loss = heldout_loss(posterior, theta_h, x_h, times, theta_0)
                 loss_uniform = heldout_loss(posterior, theta_h, x_h, uniform, theta_0)
-                nll = heldout_nll(posterior, held.theta[: args.nll_pairs], held.x[: args.nll_pairs])
+                nll = validation_nll(posterior, held.theta[: args.nll_pairs], held.x[: args.nll_pairs])
                 resolved = method.config.resolved(budget, task.x_dim)  # type: ignore[attr-defined]
                 row = {
                     "task": task_name,

@@ -20,6 +20,8 @@ from fmbench.registries import get_method, method_names
         ({"activation": "tanhh"}, "activation"),
         ({"time_prior_exponent": -1.0}, "time_prior_exponent"),
         ({"time_prior_exponent": "fast"}, "time_prior_exponent"),
+        ({"time_prior_exponent": "1,-2"}, "time_prior_exponent"),
+        ({"time_prior_exponent": []}, "time_prior_exponent"),
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": "big"}, "batch_size"),
         ({"max_epochs": -3}, "max_epochs"),
@@ -136,3 +138,13 @@ def test_smoke_settings_are_cheap_and_valid() -> None:
     for cls in (FmpeConfig, FmpeVpConfig):
         smoke = cls.smoke()
         assert isinstance(smoke, cls) and smoke.max_epochs == 2 and smoke.hidden_features == (16, 16)
+
+
+def test_several_time_prior_exponents_are_a_selection() -> None:
+    assert FmpeConfig(time_prior_exponent="1,4").time_prior_exponent == (1.0, 4.0)
+    assert FmpeConfig(time_prior_exponent=[2]).time_prior_exponent == 2.0
+    assert FmpeConfig(time_prior_exponent=3).time_prior_exponent == 3.0
+    resolved = FmpeConfig(time_prior_exponent="0,1,4").resolved(1000, 2)
+    assert resolved.time_prior_candidates() == (0.0, 1.0, 4.0)
+    with pytest.raises(ConfigError, match="time_prior_exponent"):
+        resolved.train_settings()

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
-from fmbench.fmpe.method import FlowPosterior
+from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.ode import OdeSettings, standard_normal_log_prob
 from fmbench.fmpe.path import OTPath
 from fmbench.fmpe.train import Standardizer
@@ -101,12 +101,51 @@ def test_fit_returns_a_posterior_that_honours_the_contract(name: str) -> None:
     method = get_method(name, {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"})
     posterior = method.fit(theta, x, prior(), FitContext(budget=300, seed=1))
     cost = posterior.cost
-    assert cost.epochs == 3 and cost.num_parameters > 0 and cost.passes_per_sample == 16
+    candidates = method.config.resolved(300, 2).time_prior_candidates()  # type: ignore[attr-defined]
+    assert cost.epochs == 3 * len(candidates) and cost.num_parameters > 0 and cost.passes_per_sample == 16
     samples = posterior.sample(50, x[0])
     assert samples.shape == (50, 2) and torch.isfinite(samples).all()
     log_prob = posterior.log_prob(samples[:5], x[0])
     assert log_prob.shape == (5,) and torch.isfinite(log_prob).all()
     assert posterior.passes_per_sample == 16.0
+
+
+@pytest.mark.parametrize("scores, kept", [((5.0, 1.0), 1), ((1.0, math.inf), 0)])
+def test_several_alphas_keep_the_fit_with_the_lowest_validation_nll(
+    monkeypatch: pytest.MonkeyPatch, scores: tuple[float, float], kept: int
+) -> None:
+    import fmbench.fmpe.method as fmpe_method
+
+    scored: list[FlowPosterior] = []
+
+    def scripted_nll(posterior: FlowPosterior, theta: Tensor, x: Tensor) -> float:
+        assert theta.shape == (15, 2) and x.shape == (15, 2)  # the fit's 5% validation split
+        scored.append(posterior)
+        return scores[len(scored) - 1]
+
+    monkeypatch.setattr(fmpe_method, "validation_nll", scripted_nll)
+    torch.manual_seed(4)
+    theta, x = simulations(300)
+    settings = {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"}
+    posterior = get_method("fmpe", {**settings, "time_prior_exponent": "0,4"}).fit(
+        theta, x, prior(), FitContext(budget=300, seed=1)
+    )
+    assert len(scored) == 2 and posterior is scored[kept]
+    assert posterior.selection == {0.0: scores[0], 4.0: scores[1]}
+    assert posterior.cost.epochs == 6  # both candidates' epochs are the fit's cost
+
+
+def test_validation_nll_is_the_mean_negative_log_prob_and_inf_when_not_finite() -> None:
+    class Fixed:
+        def __init__(self, values: Tensor) -> None:
+            self.values = values
+
+        def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
+            return self.values
+
+    assert validation_nll(Fixed(torch.tensor([-1.0, -3.0])), torch.zeros(2, 1), torch.zeros(2, 1)) == 2.0
+    nan = torch.tensor([-1.0, float("nan")])
+    assert validation_nll(Fixed(nan), torch.zeros(2, 1), torch.zeros(2, 1)) == math.inf
 
 
 def test_adaptive_sampling_reports_the_passes_it_made() -> None:

@@ -116,8 +116,8 @@ def flow_matching_loss(
     return (net(t, target.theta_t, x) - target.velocity).pow(2).mean()
 
 
-def _split(n: int, fraction: float, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Random ``(train, validation)`` index tensors; at least one point in each."""
+def split_indices(n: int, fraction: float, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Random ``(train, validation)`` index tensors of ``n`` points; at least one point in each."""
     n_val = min(max(1, round(fraction * n)), n - 1)
     perm = torch.randperm(n, device=device)
     return perm[n_val:], perm[:n_val]
@@ -177,12 +177,17 @@ def train_vector_field(
     x: Tensor,
     settings: TrainSettings,
     progress: bool = False,
+    split: tuple[Tensor, Tensor] | None = None,
 ) -> TrainResult:
     """Trains ``net`` in place on z-scored ``theta`` ``(N, D)`` and ``x`` ``(N, x_dim)``.
 
-    Keeps the weights of the epoch with the lowest validation loss.
+    Keeps the weights of the epoch with the lowest validation loss. ``split`` gives the ``(train,
+    validation)`` indices (several fits on one split are comparable); by default a random split of
+    ``settings.validation_fraction``.
     """
-    train_idx, val_idx = _split(theta.shape[0], settings.validation_fraction, theta.device)
+    if split is None:
+        split = split_indices(theta.shape[0], settings.validation_fraction, theta.device)
+    train_idx, val_idx = split
     validation = _Validation(path, theta[val_idx], x[val_idx], settings)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
