@@ -35,7 +35,7 @@ import torch
 
 from fmbench.cli import parse_budget
 from fmbench.fmpe.method import FlowPosterior, validation_nll
-from fmbench.fmpe.train import flow_matching_loss, sample_time
+from fmbench.fmpe.train import fixed_noise_loss, sample_time
 from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
 from fmbench.simulations import SimulationCache
@@ -84,22 +84,10 @@ def heldout_loss(
         times: Times ``(R * N, 1)`` from the time prior on ``[0, 1]`` (scaled here to the path's end).
         theta_0: Base draws ``(R * N, D)``.
     """
-    net, path = posterior.net, posterior.path
-    net.eval()
-    total = 0.0
-    with torch.no_grad():
-        for s in range(0, theta.shape[0], 8192):
-            sl = slice(s, s + 8192)
-            loss = flow_matching_loss(
-                net,
-                path,
-                posterior.theta_scale(theta[sl]),
-                posterior.x_scale(x[sl]),
-                times[sl] * path.t_end,
-                theta_0[sl],
-            )
-            total += loss.item() * theta[sl].shape[0]
-    return total / theta.shape[0]
+    posterior.net.eval()
+    path = posterior.path
+    z_theta, z_x = posterior.theta_scale(theta), posterior.x_scale(x)
+    return fixed_noise_loss(posterior.net, path, z_theta, z_x, times * path.t_end, theta_0)
 
 
 def _read(path: Path) -> list[dict[str, str]]:

@@ -119,8 +119,10 @@ def _is_alpha(value: Any) -> bool:
 
 def _alphas(value: Any) -> Any:
     """``"auto"``, one alpha as a float, or several (from a list, tuple or ``"1,4"``) as a tuple of floats."""
-    if value == AUTO or _is_alpha(value):
-        return value if value == AUTO else float(value)
+    if value == AUTO:
+        return value
+    if _is_alpha(value):
+        return float(value)
     if isinstance(value, str):
         try:
             value = [float(v) for v in value.split(",")]

@@ -74,6 +74,12 @@ class FlowPosterior(Posterior):
         self._last_passes: float | None = None
         self.selection: dict[float, float] = {}
 
+    def record_selection(self, selection: dict[float, float], total_epochs: int) -> None:
+        """Marks this posterior as the one kept from ``selection`` (alpha -> validation NLL); the fit's
+        cost becomes the ``total_epochs`` of all candidates."""
+        self.selection = selection
+        self._cost = dataclasses.replace(self._cost, epochs=total_epochs)
+
     @property
     def device(self) -> torch.device:
         """Where the network and the z-scoring live."""
@@ -142,8 +148,7 @@ class _FlowMatching(Method):
         val = split[1]
         scores = [validation_nll(posterior, theta[val], x[val]) for posterior in fits]
         best = fits[min(range(len(fits)), key=scores.__getitem__)]
-        best.selection = dict(zip(alphas, scores, strict=True))
-        best._cost = dataclasses.replace(best.cost, epochs=sum(p.cost.epochs or 0 for p in fits))
+        best.record_selection(dict(zip(alphas, scores, strict=True)), sum(p.cost.epochs or 0 for p in fits))
         logger.info("fmpe time prior: validation NLL %s", best.selection)
         return best
 

@@ -135,16 +135,27 @@ class _Validation:
         self.t = sample_time(self.theta.shape[0], settings.time_prior_exponent, path.t_end, like=theta)
         self.theta_0 = torch.randn_like(self.theta)
 
-    @torch.no_grad()
     def loss(self, net: VectorField) -> float:
-        total = 0.0
-        for s in range(0, self.theta.shape[0], self.chunk):
-            sl = slice(s, s + self.chunk)
-            batch = flow_matching_loss(
-                net, self.path, self.theta[sl], self.x[sl], self.t[sl], self.theta_0[sl]
-            )
-            total += batch.item() * self.theta[sl].shape[0]
-        return total / self.theta.shape[0]
+        return fixed_noise_loss(net, self.path, self.theta, self.x, self.t, self.theta_0, self.chunk)
+
+
+@torch.no_grad()
+def fixed_noise_loss(
+    net: VectorField,
+    path: ProbPath,
+    theta_1: Tensor,
+    x: Tensor,
+    t: Tensor,
+    theta_0: Tensor,
+    chunk: int = 8192,
+) -> float:
+    """:func:`flow_matching_loss` over all rows with the given noise, in chunks of ``chunk`` rows."""
+    total = 0.0
+    for s in range(0, theta_1.shape[0], chunk):
+        sl = slice(s, s + chunk)
+        batch = flow_matching_loss(net, path, theta_1[sl], x[sl], t[sl], theta_0[sl])
+        total += batch.item() * theta_1[sl].shape[0]
+    return total / theta_1.shape[0]
 
 
 def _train_epoch(
