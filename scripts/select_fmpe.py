@@ -55,6 +55,13 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "large_alpha4": {"hidden_features": (64, 128, 256, 256, 256, 128, 64), "time_prior_exponent": 4.0},
     "batch64_alpha4": {"batch_size": 64, "time_prior_exponent": 4.0},
     "glu_alpha4": {"conditioning": "glu", "time_prior_exponent": 4.0},
+    "patient_alpha4": {"time_prior_exponent": 4.0, "lr_patience": 40, "early_stopping_patience": 120},
+    "glu_patient_alpha4": {
+        "conditioning": "glu",
+        "time_prior_exponent": 4.0,
+        "lr_patience": 40,
+        "early_stopping_patience": 120,
+    },
 }
 #: The time prior of the ``heldout_loss`` column: the paper's alpha.
 PAPER_ALPHA = 4.0

@@ -144,7 +144,32 @@ def test_several_time_prior_exponents_are_a_selection() -> None:
     assert FmpeConfig(time_prior_exponent="1,4").time_prior_exponent == (1.0, 4.0)
     assert FmpeConfig(time_prior_exponent=[2]).time_prior_exponent == 2.0
     assert FmpeConfig(time_prior_exponent=3).time_prior_exponent == 3.0
-    resolved = FmpeConfig(time_prior_exponent="0,1,4").resolved(1000, 2)
-    assert resolved.time_prior_candidates() == (0.0, 1.0, 4.0)
+    resolved = FmpeConfig(time_prior_exponent="0,1,4", batch_size=64).resolved(1000, 2)
+    candidates = resolved.candidates()
+    assert [c.time_prior_exponent for c in candidates.values()] == [0.0, 1.0, 4.0]
+    assert list(candidates)[0] == "time_prior_exponent=0.0"
+    assert candidates["time_prior_exponent=4.0"].train_settings().time_prior_exponent == 4.0
     with pytest.raises(ConfigError, match="time_prior_exponent"):
         resolved.train_settings()
+
+
+def test_several_batch_sizes_are_a_selection_and_bad_ones_are_named() -> None:
+    assert FmpeConfig(batch_size="64,256").batch_size == (64, 256)
+    assert FmpeConfig(batch_size=[32]).batch_size == 32
+    single = FmpeConfig(batch_size=64, time_prior_exponent=1).resolved(1000, 2)
+    assert list(single.candidates()) == [""]
+    for bad in ("64,0", "64,x", [], [64, 2.5], True, -3):
+        with pytest.raises(ConfigError, match="batch_size"):
+            FmpeConfig(batch_size=bad)
+    with pytest.raises(ConfigError, match="batch_size"):
+        FmpeConfig(batch_size="32,64", time_prior_exponent=1).resolved(1000, 2).train_settings()
+
+
+def test_the_1e3_tier_selects_among_batch_sizes_and_alphas() -> None:
+    labels = list(FmpeConfig().resolved(1000, 2).candidates())
+    assert labels == [
+        "time_prior_exponent=1.0 batch_size=64",
+        "time_prior_exponent=1.0 batch_size=256",
+        "time_prior_exponent=4.0 batch_size=64",
+        "time_prior_exponent=4.0 batch_size=256",
+    ]

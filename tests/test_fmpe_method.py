@@ -101,7 +101,7 @@ def test_fit_returns_a_posterior_that_honours_the_contract(name: str) -> None:
     method = get_method(name, {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"})
     posterior = method.fit(theta, x, prior(), FitContext(budget=300, seed=1))
     cost = posterior.cost
-    candidates = method.config.resolved(300, 2).time_prior_candidates()  # type: ignore[attr-defined]
+    candidates = method.config.resolved(300, 2).candidates()  # type: ignore[attr-defined]
     assert cost.epochs == 3 * len(candidates) and cost.num_parameters > 0 and cost.passes_per_sample == 16
     samples = posterior.sample(50, x[0])
     assert samples.shape == (50, 2) and torch.isfinite(samples).all()
@@ -126,13 +126,40 @@ def test_several_alphas_keep_the_fit_with_the_lowest_validation_nll(
     monkeypatch.setattr(fmpe_method, "validation_nll", scripted_nll)
     torch.manual_seed(4)
     theta, x = simulations(300)
-    settings = {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"}
+    settings = {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4", "batch_size": 64}
     posterior = get_method("fmpe", {**settings, "time_prior_exponent": "0,4"}).fit(
         theta, x, prior(), FitContext(budget=300, seed=1)
     )
     assert len(scored) == 2 and posterior is scored[kept]
-    assert posterior.selection == {0.0: scores[0], 4.0: scores[1]}
+    assert posterior.selection == {
+        "time_prior_exponent=0.0": scores[0],
+        "time_prior_exponent=4.0": scores[1],
+    }
     assert posterior.cost.epochs == 6  # both candidates' epochs are the fit's cost
+
+
+def test_several_batch_sizes_and_alphas_fit_every_combination(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fmbench.fmpe.method as fmpe_method
+
+    trained: list[tuple[int, float]] = []
+    real_train = fmpe_method.train_vector_field
+
+    def recording_train(*args: object, **kwargs: object) -> object:
+        settings = args[4]
+        trained.append((settings.batch_size, settings.time_prior_exponent))  # type: ignore[attr-defined]
+        return real_train(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fmpe_method, "train_vector_field", recording_train)
+    torch.manual_seed(5)
+    theta, x = simulations(300)
+    settings = {"hidden_features": "8", "max_epochs": 1, "steps": 4, "solver": "rk4", "log_prob_solver": "rk4"}
+    posterior = get_method("fmpe", {**settings, "time_prior_exponent": "1,4", "batch_size": "32,128"}).fit(
+        theta, x, prior(), FitContext(budget=300, seed=1)
+    )
+    assert trained == [(32, 1.0), (128, 1.0), (32, 4.0), (128, 4.0)]
+    assert isinstance(posterior, FlowPosterior) and len(posterior.selection) == 4
+    assert "time_prior_exponent=4.0 batch_size=128" in posterior.selection
+    assert posterior.cost.epochs == 4
 
 
 def test_validation_nll_is_the_mean_negative_log_prob_and_inf_when_not_finite() -> None:

@@ -45,11 +45,12 @@ class FlowPosterior(Posterior):
         sample_ode: The solver of :meth:`sample`.
         log_prob_ode: The solver of :meth:`log_prob`.
         divergence: ``"exact"`` or ``"hutchinson"``.
-        epochs: Training epochs run (summed over every candidate of a time-prior selection).
+        epochs: Training epochs run (summed over every candidate of a selection).
 
     Attributes:
-        selection: The validation NLL of each candidate alpha when the fit chose among several
-            (empty otherwise); this posterior is the one with the lowest.
+        selection: The validation NLL of each candidate (by its label, e.g. ``"time_prior_exponent=1.0
+            batch_size=64"``) when the fit chose among several (empty otherwise); this posterior is the
+            one with the lowest.
     """
 
     has_log_prob = True
@@ -72,10 +73,10 @@ class FlowPosterior(Posterior):
             epochs=epochs, num_parameters=count_parameters(net), passes_per_sample=sample_ode.passes
         )
         self._last_passes: float | None = None
-        self.selection: dict[float, float] = {}
+        self.selection: dict[str, float] = {}
 
-    def record_selection(self, selection: dict[float, float], total_epochs: int) -> None:
-        """Marks this posterior as the one kept from ``selection`` (alpha -> validation NLL); the fit's
+    def record_selection(self, selection: dict[str, float], total_epochs: int) -> None:
+        """Marks this posterior as the one kept from ``selection`` (label -> validation NLL); the fit's
         cost becomes the ``total_epochs`` of all candidates."""
         self.selection = selection
         self._cost = dataclasses.replace(self._cost, epochs=total_epochs)
@@ -122,34 +123,26 @@ class _FlowMatching(Method):
     Config: ClassVar[type[FlowConfig]] = FlowConfig
 
     def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
-        """Fits one vector field per candidate alpha of the time prior on one train/validation split and
-        keeps the one with the lowest validation NLL (a single alpha: just that fit)."""
+        """Fits one vector field per candidate (:meth:`FlowConfig.candidates`: every combination of the
+        listed alphas and batch sizes) on one train/validation split and keeps the one with the lowest
+        validation NLL (a single candidate: just that fit)."""
         config: FlowConfig = self.config  # type: ignore[assignment]
-        c = config.resolved(context.budget, x.shape[1])
+        candidates = config.resolved(context.budget, x.shape[1]).candidates()
         theta = theta.to(context.device, torch.float32)
         x = x.to(context.device, torch.float32)
         theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
-        split = split_indices(theta.shape[0], c.validation_fraction, theta.device)
-        alphas = c.time_prior_candidates()
+        first = next(iter(candidates.values()))
+        split = split_indices(theta.shape[0], first.validation_fraction, theta.device)
         fits = [
-            self._fit_one(
-                dataclasses.replace(c, time_prior_exponent=alpha),
-                theta,
-                x,
-                theta_scale,
-                x_scale,
-                split,
-                context,
-            )
-            for alpha in alphas
+            self._fit_one(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()
         ]
         if len(fits) == 1:
             return fits[0]
         val = split[1]
         scores = [validation_nll(posterior, theta[val], x[val]) for posterior in fits]
         best = fits[min(range(len(fits)), key=scores.__getitem__)]
-        best.record_selection(dict(zip(alphas, scores, strict=True)), sum(p.cost.epochs or 0 for p in fits))
-        logger.info("fmpe time prior: validation NLL %s", best.selection)
+        best.record_selection(dict(zip(candidates, scores, strict=True)), sum(p.cost.epochs or 0 for p in fits))
+        logger.info("fmpe candidates: validation NLL %s", best.selection)
         return best
 
     @staticmethod
@@ -162,7 +155,7 @@ class _FlowMatching(Method):
         split: tuple[Tensor, Tensor],
         context: FitContext,
     ) -> FlowPosterior:
-        """One vector field trained with the single alpha of ``c`` (resolved) on ``split``."""
+        """One vector field trained with ``c`` (one of the resolved config's candidates) on ``split``."""
         net = VectorField(theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation)
         net = net.to(context.device)
         path = c.build_path()
