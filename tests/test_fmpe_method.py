@@ -152,7 +152,13 @@ def test_several_batch_sizes_and_alphas_fit_every_combination(monkeypatch: pytes
     monkeypatch.setattr(fmpe_method, "train_vector_field", recording_train)
     torch.manual_seed(5)
     theta, x = simulations(300)
-    settings = {"hidden_features": "8", "max_epochs": 1, "steps": 4, "solver": "rk4", "log_prob_solver": "rk4"}
+    settings = {
+        "hidden_features": "8",
+        "max_epochs": 1,
+        "steps": 4,
+        "solver": "rk4",
+        "log_prob_solver": "rk4",
+    }
     posterior = get_method("fmpe", {**settings, "time_prior_exponent": "1,4", "batch_size": "32,128"}).fit(
         theta, x, prior(), FitContext(budget=300, seed=1)
     )

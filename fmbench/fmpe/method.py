@@ -133,15 +133,14 @@ class _FlowMatching(Method):
         theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
         first = next(iter(candidates.values()))
         split = split_indices(theta.shape[0], first.validation_fraction, theta.device)
-        fits = [
-            self._fit_one(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()
-        ]
+        fits = [self._fit_one(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()]
         if len(fits) == 1:
             return fits[0]
         val = split[1]
         scores = [validation_nll(posterior, theta[val], x[val]) for posterior in fits]
         best = fits[min(range(len(fits)), key=scores.__getitem__)]
-        best.record_selection(dict(zip(candidates, scores, strict=True)), sum(p.cost.epochs or 0 for p in fits))
+        total_epochs = sum(p.cost.epochs or 0 for p in fits)
+        best.record_selection(dict(zip(candidates, scores, strict=True)), total_epochs)
         logger.info("fmpe candidates: validation NLL %s", best.selection)
         return best
 
