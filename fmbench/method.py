@@ -34,15 +34,17 @@ class MethodConfig:
         """The settings as a JSON-serialisable dict."""
         return dataclasses.asdict(self)
 
-    def hash_extra(self) -> dict[str, Any]:
+    def hash_extra(self, budget: int | None = None) -> dict[str, Any]:
         """What else decides the method's behaviour besides the settings (e.g. the table an ``"auto"``
-        setting resolves from); it enters :meth:`hash`, so changing it never reuses old results."""
+        setting resolves from); it enters :meth:`hash`, so changing it never reuses old results. With a
+        ``budget``, only what decides the behaviour at that budget (so a change for other budgets keeps
+        this budget's results)."""
         return {}
 
-    def hash(self) -> str:
+    def hash(self, budget: int | None = None) -> str:
         """A short stable hash of the settings and :meth:`hash_extra` (first 12 hex digits of SHA-256 of
-        sorted JSON)."""
-        extra = self.hash_extra()
+        sorted JSON); the runner passes the cell's ``budget``."""
+        extra = self.hash_extra(budget)
         payload = {**self.to_dict(), "__extra__": extra} if extra else self.to_dict()
         blob = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -121,7 +121,7 @@ def run_grid(grid: Grid, options: RunOptions) -> Path:
         bar.set_postfix_str(f"{task_name} {method_name} {budget} seed {seed}")
         task = registries.get_task(task_name)
         method = registries.get_method(method_name, grid.settings.get(method_name))
-        cell = Cell(task_name, method_name, budget, seed, method.config.hash())
+        cell = Cell(task_name, method_name, budget, seed, method.config.hash(budget))
         _run_cell(cell, task, method, grid.observations, cache, options)
         assemble(out)
         assemble_coverage(out)

@@ -55,6 +55,14 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "large_alpha4": {"hidden_features": (64, 128, 256, 256, 256, 128, 64), "time_prior_exponent": 4.0},
     "batch64_alpha4": {"batch_size": 64, "time_prior_exponent": 4.0},
     "glu_alpha4": {"conditioning": "glu", "time_prior_exponent": 4.0},
+    "batch256_alpha1": {"batch_size": 256, "time_prior_exponent": 1.0},
+    "batch256_alpha1_patient": {
+        "batch_size": 256,
+        "time_prior_exponent": 1.0,
+        "lr_patience": 100,
+        "early_stopping_patience": 300,
+    },
+    "batch256_alpha1_lr3e-4": {"batch_size": 256, "time_prior_exponent": 1.0, "learning_rate": 3e-4},
     "patient_alpha4": {"time_prior_exponent": 4.0, "lr_patience": 40, "early_stopping_patience": 120},
     "glu_patient_alpha4": {
         "conditioning": "glu",

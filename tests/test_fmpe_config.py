@@ -103,11 +103,14 @@ def test_a_change_of_the_budget_tiers_changes_the_hash(monkeypatch) -> None:
 
     import fmbench.fmpe.config as config_module
 
-    before = FmpeConfig().hash()
+    before = {budget: FmpeConfig().hash(budget) for budget in (None, 1_000, 10_000)}
     tiers = list(BUDGET_TIERS)
     tiers[0] = dataclasses.replace(tiers[0], time_prior_exponent=2.5)
     monkeypatch.setattr(config_module, "BUDGET_TIERS", tuple(tiers))
-    assert FmpeConfig().hash() != before
+    assert FmpeConfig().hash() != before[None]
+    assert FmpeConfig().hash(1_000) != before[1_000]
+    assert FmpeConfig().hash(10_000) == before[10_000]  # another tier's change keeps this budget's results
+    assert FmpeConfig().hash(1_000) != FmpeConfig().hash(10_000)
 
 
 def test_each_config_builds_its_path() -> None:

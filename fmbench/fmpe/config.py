@@ -257,10 +257,11 @@ class FlowConfig(MethodConfig):
     def smoke(cls) -> FlowConfig:
         return cls(hidden_features=(16, 16), max_epochs=2, solver="rk4", steps=4, log_prob_solver="rk4")
 
-    def hash_extra(self) -> dict[str, Any]:
-        """The tables ``"auto"`` resolves from, so a change of a tier value changes the hash."""
-        tiers = [dataclasses.asdict(t) for t in BUDGET_TIERS]
-        return {"budget_tiers": tiers, "glu_min_x_dim": GLU_MIN_X_DIM}
+    def hash_extra(self, budget: int | None = None) -> dict[str, Any]:
+        """The tables ``"auto"`` resolves from, so a change of a tier value changes the hash: with a
+        ``budget``, only that budget's tier (changing another tier keeps this budget's results)."""
+        tiers = [tier_for(budget)] if budget is not None else list(BUDGET_TIERS)
+        return {"budget_tiers": [dataclasses.asdict(t) for t in tiers], "glu_min_x_dim": GLU_MIN_X_DIM}
 
     def resolved(self, budget: int, x_dim: int) -> FlowConfig:
         """The same settings with every ``"auto"`` replaced by its value for ``budget`` and ``x_dim``."""
