@@ -35,7 +35,7 @@ import torch
 
 from fmbench.cli import parse_budget
 from fmbench.fmpe.method import FlowPosterior, validation_nll
-from fmbench.fmpe.train import fixed_noise_loss, sample_time
+from fmbench.fmpe.train import fixed_noise_loss, sample_time, split_indices
 from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
 from fmbench.simulations import SimulationCache
@@ -55,7 +55,11 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "large_alpha4": {"hidden_features": (64, 128, 256, 256, 256, 128, 64), "time_prior_exponent": 4.0},
     "batch64_alpha4": {"batch_size": 64, "time_prior_exponent": 4.0},
     "glu_alpha4": {"conditioning": "glu", "time_prior_exponent": 4.0},
-    "batch256_alpha1": {"batch_size": 256, "time_prior_exponent": 1.0},
+    **{
+        f"alpha{alpha}_batch{batch}": {"time_prior_exponent": float(alpha), "batch_size": batch}
+        for alpha in (0, 1, 4)
+        for batch in (64, 256)
+    },
     "batch256_alpha1_patient": {
         "batch_size": 256,
         "time_prior_exponent": 1.0,
@@ -76,12 +80,14 @@ PAPER_ALPHA = 4.0
 FIELDS = [
     "task",
     "budget",
+    "seed",
     "candidate",
     "hidden_features",
     "time_prior_exponent",
     "heldout_loss",
     "heldout_loss_uniform_t",
     "heldout_nll",
+    "val_nll",
     "epochs",
     "fit_s",
 ]
@@ -114,21 +120,48 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 def summarize(rows: list[dict[str, str]], rank_by: str = "heldout_loss") -> str:
     """One line per candidate, the lowest ``rank_by`` loss of each (task, budget) marked."""
-    best: dict[tuple[str, str], float] = {}
+    best: dict[tuple[str, str, str], float] = {}
+
+    def key(r: dict[str, str]) -> tuple[str, str, str]:
+        return r["task"], r["budget"], r.get("seed") or ""
+
     for r in rows:
-        key = (r["task"], r["budget"])
-        best[key] = min(best.get(key, float("inf")), float(r[rank_by]))
-    header = f"{'task':18s} {'budget':>7s} {'candidate':9s} {'held-out loss':>13s} {'uniform t':>9s}"
-    header += f" {'NLL':>9s}"
-    header += f" {'epochs':>6s} {'fit s':>7s}"
+        best[key(r)] = min(best.get(key(r), float("inf")), float(r[rank_by]))
+    header = f"{'task':18s} {'budget':>7s} {'seed':>4s} {'candidate':9s} {'held-out loss':>13s} "
+    header += f"{'uniform t':>9s} {'NLL':>9s} {'val NLL':>9s} {'epochs':>6s} {'fit s':>7s}"
     lines = [header]
     for r in rows:
-        mark = " <- lowest" if float(r[rank_by]) == best[(r["task"], r["budget"])] else ""
+        mark = " <- lowest" if float(r[rank_by]) == best[key(r)] else ""
         lines.append(
-            f"{r['task']:18s} {r['budget']:>7s} {r['candidate']:9s} {float(r['heldout_loss']):13.5f} "
-            f"{r.get('heldout_loss_uniform_t') or '':>9s} {r.get('heldout_nll') or '':>9s} "
+            f"{r['task']:18s} {r['budget']:>7s} {r.get('seed') or '':>4s} {r['candidate']:9s} "
+            f"{float(r['heldout_loss']):13.5f} {r.get('heldout_loss_uniform_t') or '':>9s} "
+            f"{r.get('heldout_nll') or '':>9s} {r.get('val_nll') or '':>9s} "
             f"{r['epochs']:>6s} {float(r['fit_s']):7.1f}{mark}"
         )
+    return "\n".join(lines)
+
+
+def selection_outcome(rows: list[dict[str, str]], candidates: list[str]) -> str:
+    """What per-fit selection among ``candidates`` keeps: per (task, budget, seed), the candidate with the
+    lowest NLL on the fit's own validation split and its held-out NLL; then the mean held-out NLL per
+    (task, budget)."""
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for r in rows:
+        if r["candidate"] in candidates and r.get("val_nll"):
+            groups.setdefault((r["task"], r["budget"], r.get("seed") or ""), []).append(r)
+    lines = [f"per-fit selection among {', '.join(candidates)}:"]
+    kept: dict[tuple[str, str], list[float]] = {}
+    for (task, budget, seed), group in groups.items():
+        chosen = min(group, key=lambda r: float(r["val_nll"]))
+        best = min(group, key=lambda r: float(r["heldout_nll"]))
+        kept.setdefault((task, budget), []).append(float(chosen["heldout_nll"]))
+        lines.append(
+            f"  {task:18s} {budget:>7s} seed {seed:>2s}: keeps {chosen['candidate']} "
+            f"(held-out NLL {float(chosen['heldout_nll']):.3f}; lowest {best['candidate']} "
+            f"{float(best['heldout_nll']):.3f})"
+        )
+    for (task, budget), values in kept.items():
+        lines.append(f"  {task:18s} {budget:>7s} mean held-out NLL kept: {sum(values) / len(values):.3f}")
     return "\n".join(lines)
 
 
@@ -152,9 +185,19 @@ def main() -> None:
         default="heldout_loss",
         help="the loss that marks the lowest candidate (uniform t between different time priors)",
     )
+    parser.add_argument(
+        "--selection",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="with --summary-only: what per-fit selection among these comma-separated candidates keeps "
+        "(repeatable)",
+    )
     args = parser.parse_args()
     if args.summary_only:
         print(summarize(_read(args.out), args.rank_by))
+        for names in args.selection:
+            print(selection_outcome(_read(args.out), names.split(",")))
         return
     unknown = [c for c in args.candidates.split(",") if c not in CANDIDATES]
     if unknown:
@@ -165,6 +208,10 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", newline="") as f:
             csv.DictWriter(f, FIELDS).writeheader()
+    with args.out.open() as f:
+        header = next(csv.reader(f), [])
+    if header != FIELDS:
+        parser.error(f"{args.out} has the columns of an older version of this script; write to a new --out")
     for task_name in args.tasks.split(","):
         task = get_task(task_name)
         held = cache.get(task, args.heldout_seed, args.heldout)
@@ -177,6 +224,10 @@ def main() -> None:
             sims = cache.get(task, args.seed, budget)
             for name in args.candidates.split(","):
                 method = get_method("fmpe", CANDIDATES[name])
+                resolved = method.config.resolved(budget, task.x_dim)  # type: ignore[attr-defined]
+                # The fit draws its train/validation split first after seeding: the same split here.
+                torch.manual_seed(args.seed)
+                _, val = split_indices(budget, resolved.validation_fraction, torch.device("cpu"))
                 torch.manual_seed(args.seed)
                 start = time.perf_counter()
                 posterior = method.fit(sims.theta, sims.x, task.prior, FitContext(budget, args.seed))
@@ -185,16 +236,18 @@ def main() -> None:
                 loss = heldout_loss(posterior, theta_h, x_h, times, theta_0)
                 loss_uniform = heldout_loss(posterior, theta_h, x_h, uniform, theta_0)
                 nll = validation_nll(posterior, held.theta[: args.nll_pairs], held.x[: args.nll_pairs])
-                resolved = method.config.resolved(budget, task.x_dim)  # type: ignore[attr-defined]
+                val_nll = validation_nll(posterior, sims.theta[val].float(), sims.x[val].float())
                 row = {
                     "task": task_name,
                     "budget": budget,
+                    "seed": args.seed,
                     "candidate": name,
                     "hidden_features": ",".join(map(str, resolved.hidden_features)),
                     "time_prior_exponent": resolved.time_prior_exponent,
                     "heldout_loss": f"{loss:.6f}",
                     "heldout_loss_uniform_t": f"{loss_uniform:.6f}",
                     "heldout_nll": f"{nll:.6f}",
+                    "val_nll": f"{val_nll:.6f}",
                     "epochs": posterior.cost.epochs,
                     "fit_s": f"{fit_s:.1f}",
                 }

@@ -171,8 +171,9 @@ def test_several_batch_sizes_are_a_selection_and_bad_ones_are_named() -> None:
 def test_the_1e3_tier_selects_among_batch_sizes_and_alphas() -> None:
     labels = list(FmpeConfig().resolved(1000, 2).candidates())
     assert labels == [
-        "time_prior_exponent=1.0 batch_size=64",
-        "time_prior_exponent=1.0 batch_size=256",
-        "time_prior_exponent=4.0 batch_size=64",
-        "time_prior_exponent=4.0 batch_size=256",
+        f"time_prior_exponent={alpha} batch_size={batch}" for alpha in (0.0, 1.0, 4.0) for batch in (64, 256)
+    ]
+    assert list(FmpeConfig().resolved(10_000, 2).candidates()) == [
+        "time_prior_exponent=1.0",
+        "time_prior_exponent=4.0",
     ]
