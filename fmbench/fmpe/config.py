@@ -5,7 +5,8 @@
 depends on the simulation budget default to ``"auto"`` and are resolved at fit time by
 :meth:`FlowConfig.resolved` from :data:`BUDGET_TIERS` (the paper, too, used smaller networks and batches at
 small budgets; its two_moons network at 1e5, widths ``[32, 64, 128, 256, 512, 1024, 1024, 1024, 512, 128,
-64, 32]`` with batch 64, is far too slow for CPU). The config's hash is that of the unresolved settings.
+64, 32]`` with batch 64, is far too slow for CPU). The config's hash is that of the unresolved settings
+and, for a benchmark cell, of its budget's tier (:meth:`FlowConfig.hash_extra`).
 
 ==============  ====================================  =====  ==========  ===========  ==============
 budget          hidden_features                       batch  max_epochs  lr_patience  early_stopping
@@ -93,9 +94,9 @@ class BudgetTier:
 #: The ``"auto"`` values by budget, first tier whose ``max_budget`` is not exceeded.
 #: Patience is in epochs, so it shrinks as epochs grow longer: about 1.5k, 3k and 5.5k optimizer steps
 #: without improvement before training stops (two_moons 1e3 improved steadily for ~8k steps).
-#: The time prior's alpha (last field): a tuple means one fit per value, keeping the one with the lowest
-#: negative log-likelihood on the fit's own validation split (see the module docstring); the largest tier
-#: keeps the paper's 4, which no study here has tested.
+#: A tuple of batch sizes or of time-prior alphas (last field) means one fit per combination of the
+#: listed values, keeping the one with the lowest negative log-likelihood on the fit's own validation split
+#: (see the module docstring); the largest tier keeps the paper's alpha 4, which no study here has tested.
 BUDGET_TIERS: tuple[BudgetTier, ...] = (
     BudgetTier(3_000, (64, 128, 128, 128, 64), (64, 256), 3000, 30, 100, (0.0, 1.0, 4.0)),
     BudgetTier(30_000, (64, 128, 128, 128, 64), 128, 1000, 15, 40, (1.0, 4.0)),
