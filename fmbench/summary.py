@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 
 
 def method_labels(results: pd.DataFrame) -> pd.Series:
-    """The method's name, suffixed with its settings hash where one method ran with several settings."""
-    hashes = results.groupby("method")["method_config_hash"].transform("nunique")
-    suffix = results["method_config_hash"].astype(str).str[:6]
-    return results["method"].where(hashes <= 1, results["method"] + "[" + suffix + "]")
+    """The method's name, suffixed with a short hash of its settings where one method ran with several.
+
+    The settings (``method_config``) decide, not the cell's ``method_config_hash``: that hash also covers
+    what ``"auto"`` settings resolve to at the cell's budget (fmpe's tiers), so one method run with one
+    set of settings has one hash per budget tier. Rows without recorded settings fall back to the hash.
+    """
+    hashes = results["method_config_hash"].astype(str)
+    if "method_config" in results:
+        settings = results["method_config"].fillna("").astype(str)
+        key = settings.where(settings != "", hashes)
+    else:
+        key = hashes
+    several = key.groupby(results["method"]).transform("nunique") > 1
+    suffix = key.map(lambda k: hashlib.sha256(k.encode()).hexdigest()[:6])
+    return results["method"].where(~several, results["method"] + "[" + suffix + "]")
 
 
 def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:

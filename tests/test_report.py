@@ -68,6 +68,16 @@ def test_several_settings_of_one_method_are_told_apart() -> None:
     assert "fmpe" in labels and any(label.startswith("npe_nsf[") for label in labels)
 
 
+def test_one_method_config_with_a_hash_per_budget_keeps_one_label() -> None:
+    table = _table().assign(method_config="{}")
+    table.loc[table.method == "fmpe", "method_config"] = '{"time_prior_exponent": "auto"}'
+    table.loc[table.method == "fmpe", "method_config_hash"] = table.budget.map({1000: "a", 10000: "b"})
+    assert set(c2st_summary(table).method) == {"fmpe", "npe_nsf"}
+    table.loc[(table.method == "fmpe") & (table.budget == 10000), "method_config"] = '{"steps": 8}'
+    labels = set(c2st_summary(table).method)
+    assert "npe_nsf" in labels and sum(label.startswith("fmpe[") for label in labels) == 2
+
+
 def test_rows_of_an_unchecked_c2st_backend_stay_off_the_leaderboard(tmp_path) -> None:
     table = _table()
     table.loc[table.method == "fmpe", "c2st_backend"] = "fast_guess"
