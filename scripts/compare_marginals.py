@@ -52,7 +52,7 @@ def main() -> None:
         samples = posterior.sample(args.samples, task.observation(obs).reshape(-1))
         samples = samples[within_support(task.prior, samples)]
         print(f"observation {obs} ({samples.shape[0]} of {args.samples} samples inside the prior)")
-        print(_row("", torch.arange(1, reference.shape[1] + 1).float()).replace(".000", "    "))
+        print(" " * 16 + " ".join(f"{i:8d}" for i in range(1, reference.shape[1] + 1)))
         print(_row("reference mean", reference.mean(0)))
         print(_row("fit mean", samples.mean(0)))
         print(_row("reference std", reference.std(0)))

@@ -127,12 +127,12 @@ class _FlowMatching(Method):
         listed alphas and batch sizes) on one train/validation split and keeps the one with the lowest
         validation NLL (a single candidate: just that fit)."""
         config: FlowConfig = self.config  # type: ignore[assignment]
-        candidates = config.resolved(context.budget, x.shape[1]).candidates()
+        resolved = config.resolved(context.budget, x.shape[1])
+        candidates = resolved.candidates()
         theta = theta.to(context.device, torch.float32)
         x = x.to(context.device, torch.float32)
         theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
-        first = next(iter(candidates.values()))
-        split = split_indices(theta.shape[0], first.validation_fraction, theta.device)
+        split = split_indices(theta.shape[0], resolved.validation_fraction, theta.device)
         fits = [self._fit_one(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()]
         if len(fits) == 1:
             return fits[0]
