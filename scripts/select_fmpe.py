@@ -55,6 +55,11 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "large_alpha4": {"hidden_features": (64, 128, 256, 256, 256, 128, 64), "time_prior_exponent": 4.0},
     "batch64_alpha4": {"batch_size": 64, "time_prior_exponent": 4.0},
     "glu_alpha4": {"conditioning": "glu", "time_prior_exponent": 4.0},
+    "glu_large_alpha4": {
+        "conditioning": "glu",
+        "hidden_features": (64, 128, 256, 256, 256, 128, 64),
+        "time_prior_exponent": 4.0,
+    },
     **{
         f"alpha{alpha}_batch{batch}": {"time_prior_exponent": float(alpha), "batch_size": batch}
         for alpha in (0, 1, 4)

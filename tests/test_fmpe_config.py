@@ -82,7 +82,7 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
             tier.early_stopping_patience,
         )
         assert resolved.time_prior_exponent == tier.time_prior_exponent
-        assert resolved.conditioning == "concat"
+        assert resolved.conditioning == ("concat" if tier.conditioning == "auto" else tier.conditioning)
     assert [tier_for(b) for b in (1_000, 10_000, 100_000)] == list(BUDGET_TIERS)
     assert config.resolved(1_000, x_dim=GLU_MIN_X_DIM).conditioning == "glu"
     explicit = FmpeConfig(
@@ -174,6 +174,25 @@ def test_the_1e3_tier_selects_among_batch_sizes_and_alphas() -> None:
         f"time_prior_exponent={alpha} batch_size={batch}" for alpha in (0.0, 1.0, 4.0) for batch in (64, 256)
     ]
     assert list(FmpeConfig().resolved(10_000, 2).candidates()) == [
-        "time_prior_exponent=1.0",
-        "time_prior_exponent=4.0",
+        f"time_prior_exponent={alpha} conditioning={how}" for alpha in (1.0, 4.0) for how in ("concat", "glu")
     ]
+
+
+def test_several_conditionings_are_a_selection_and_bad_ones_are_named() -> None:
+    config = FmpeConfig(conditioning="concat, glu", time_prior_exponent=4, batch_size=64)
+    assert config.conditioning == ("concat", "glu")
+    candidates = config.resolved(1000, 2).candidates()
+    assert {label: c.conditioning for label, c in candidates.items()} == {
+        "conditioning=concat": "concat",
+        "conditioning=glu": "glu",
+    }
+    for bad in ("film", "concat,film", [], ["glu", 3]):
+        with pytest.raises(ConfigError, match="conditioning.*concat, glu"):
+            FmpeConfig(conditioning=bad)
+
+
+def test_a_tier_field_at_its_default_stays_out_of_the_hash() -> None:
+    tier = tier_for(1000)
+    assert tier.conditioning == "auto" and "conditioning" not in tier.record()
+    assert tier_for(10_000).record()["conditioning"] == ("concat", "glu")
+    assert FmpeConfig().resolved(1000, GLU_MIN_X_DIM).conditioning == "glu"

@@ -17,10 +17,10 @@ larger          (64, 128, 256, 256, 256, 128, 64)     256    300         5      
 ==============  ====================================  =====  ==========  ===========  ==============
 
 (time prior alpha: 0, 1 or 4 chosen per fit up to 3e3, 1 or 4 up to 3e4, 4 above; batch 64 or 256 chosen
-per fit up to 3e3; see below)
+per fit up to 3e3; conditioning concat or glu chosen per fit from 3e3 to 3e4; see below)
 
-``conditioning="auto"`` is ``"glu"`` for observations of at least :data:`GLU_MIN_X_DIM` entries, else
-``"concat"``.
+``conditioning="auto"`` takes its budget's tier value where the tier sets one, else ``"glu"`` for
+observations of at least :data:`GLU_MIN_X_DIM` entries and ``"concat"`` for shorter ones.
 
 The tier widths were chosen on held-out simulations only (``scripts/select_fmpe.py``, output in
 ``results/fmpe_selection.csv``): on two_moons, gaussian_linear and slcp at 1e3 and 1e4, the
@@ -59,6 +59,13 @@ each fit's NLL on its own validation split) found alpha 0 with batch 256 best on
 seeds of three, and the validation NLL mostly picking the held-out best; so the 1e3 tier lists alpha
 ``(0, 1, 4)`` and a fit there trains six networks (:data:`SELECTABLE`; batch-256 fits take about a
 third of batch 64's time).
+
+Conditioning, too, depends on the task at 1e4: GLU beat concatenation on slcp on three training seeds by
+0.16-0.33 nats (``results/fmpe_selection_1e4_slcp_glu.csv``) and lost on two_moons and bernoulli_glm by
+0.05-0.06 (``results/fmpe_selection_training.csv``). So the 1e4 tier lists both, and a fit there trains
+four networks (alpha 1 or 4, concat or glu). The larger network ``(64, 128, 256, 256, 256, 128, 64)`` with
+GLU did not help on slcp (4.87 and 4.09 nats against 4.08 and 4.09 on training seeds 1 and 2,
+``results/fmpe_selection_1e4_slcp_width.csv``).
 """
 
 from __future__ import annotations
@@ -89,6 +96,18 @@ class BudgetTier:
     lr_patience: int
     early_stopping_patience: int
     time_prior_exponent: float | tuple[float, ...]
+    #: ``"auto"``: by the observation's length (:data:`GLU_MIN_X_DIM`).
+    conditioning: str | tuple[str, ...] = "auto"
+
+    def record(self) -> dict[str, Any]:
+        """The tier's values for a config hash, leaving out fields at their default: a field added to the
+        table later changes only the hashes of the tiers that set it."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {
+            name: value
+            for name, value in dataclasses.asdict(self).items()
+            if defaults[name] is dataclasses.MISSING or value != defaults[name]
+        }
 
 
 #: The ``"auto"`` values by budget, first tier whose ``max_budget`` is not exceeded.
@@ -99,13 +118,13 @@ class BudgetTier:
 #: (see the module docstring); the largest tier keeps the paper's alpha 4, which no study here has tested.
 BUDGET_TIERS: tuple[BudgetTier, ...] = (
     BudgetTier(3_000, (64, 128, 128, 128, 64), (64, 256), 3000, 30, 100, (0.0, 1.0, 4.0)),
-    BudgetTier(30_000, (64, 128, 128, 128, 64), 128, 1000, 15, 40, (1.0, 4.0)),
+    BudgetTier(30_000, (64, 128, 128, 128, 64), 128, 1000, 15, 40, (1.0, 4.0), ("concat", "glu")),
     BudgetTier(float("inf"), (64, 128, 256, 256, 256, 128, 64), 256, 300, 5, 15, 4.0),
 )
 
 #: Settings that may list several values: the fit trains one network per combination of the listed values
 #: on one train/validation split and keeps the one with the lowest validation NLL.
-SELECTABLE = ("time_prior_exponent", "batch_size")
+SELECTABLE = ("time_prior_exponent", "batch_size", "conditioning")
 
 #: Observations at least this long use GLU conditioning under ``conditioning="auto"`` (the paper used GLU
 #: for its 100-dimensional observations).
@@ -136,8 +155,15 @@ def _is_alpha(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > -1
 
 
-def _one_or_several(value: Any, name: str, read: Callable[[Any], Any], valid: Callable[[Any], bool]) -> Any:
-    """``"auto"``, one value (``read`` applied), or several (from a list, tuple or ``"a,b"``) as a tuple.
+def _one_or_several(
+    value: Any,
+    name: str,
+    read: Callable[[Any], Any],
+    valid: Callable[[Any], bool],
+    what: str = "one valid value",
+) -> Any:
+    """``"auto"``, one value (``read`` applied), or several (from a list, tuple or ``"a,b"``) as a tuple;
+    ``what`` describes one valid value in the error message.
 
     >>> _one_or_several("64,256", "batch_size", int, _positive_int)
     (64, 256)
@@ -148,7 +174,7 @@ def _one_or_several(value: Any, name: str, read: Callable[[Any], Any], valid: Ca
         return read(value)
     if isinstance(value, str):
         try:
-            value = [read(v) for v in value.split(",")]
+            value = [read(v.strip()) for v in value.split(",")]
         except ValueError:
             raise ConfigError(
                 f"{name}: cannot read {value!r} as 'auto', one value or comma-separated values"
@@ -156,7 +182,7 @@ def _one_or_several(value: Any, name: str, read: Callable[[Any], Any], valid: Ca
     require(
         isinstance(value, (list, tuple)) and len(value) > 0 and all(valid(v) for v in value),
         name,
-        f"must be 'auto', one valid value or a non-empty sequence of them, got {value!r}",
+        f"must be 'auto', {what} or a non-empty sequence of them, got {value!r}",
     )
     return read(value[0]) if len(value) == 1 else tuple(read(v) for v in value)
 
@@ -185,8 +211,10 @@ class FlowConfig(MethodConfig):
     hidden_features: Any = setting(
         AUTO, "residual block widths, e.g. '64,128,64'; auto: by budget (BUDGET_TIERS)"
     )
-    conditioning: str = setting(
-        AUTO, f"how (t, x) enter: concat | glu; auto: glu when x_dim >= {GLU_MIN_X_DIM}"
+    conditioning: Any = setting(
+        AUTO,
+        "how (t, x) enter: concat | glu; both, 'concat,glu': one fit each, keep the lowest validation NLL; "
+        f"auto: by budget (BUDGET_TIERS), else glu when x_dim >= {GLU_MIN_X_DIM}",
     )
     activation: str = setting("gelu", f"activation: {' | '.join(ACTIVATIONS)}")
     time_prior_exponent: Any = setting(
@@ -221,10 +249,16 @@ class FlowConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_features", _widths(self.hidden_features))
-        require(
-            self.conditioning in (AUTO, *CONDITIONINGS),
+        object.__setattr__(
+            self,
             "conditioning",
-            f"must be one of auto, {', '.join(CONDITIONINGS)}; got {self.conditioning!r}",
+            _one_or_several(
+                self.conditioning,
+                "conditioning",
+                str,
+                lambda v: v in CONDITIONINGS,
+                f"one of {', '.join(CONDITIONINGS)}",
+            ),
         )
         require(
             self.activation in ACTIVATIONS,
@@ -266,7 +300,7 @@ class FlowConfig(MethodConfig):
         """The tables ``"auto"`` resolves from, so a change of a tier value changes the hash: with a
         ``budget``, only that budget's tier (changing another tier keeps this budget's results)."""
         tiers = [tier_for(budget)] if budget is not None else list(BUDGET_TIERS)
-        return {"budget_tiers": [dataclasses.asdict(t) for t in tiers], "glu_min_x_dim": GLU_MIN_X_DIM}
+        return {"budget_tiers": [t.record() for t in tiers], "glu_min_x_dim": GLU_MIN_X_DIM}
 
     def resolved(self, budget: int, x_dim: int) -> FlowConfig:
         """The same settings with every ``"auto"`` replaced by its value for ``budget`` and ``x_dim``."""
@@ -278,8 +312,10 @@ class FlowConfig(MethodConfig):
             "lr_patience": tier.lr_patience,
             "early_stopping_patience": tier.early_stopping_patience,
             "time_prior_exponent": tier.time_prior_exponent,
-            "conditioning": "glu" if x_dim >= GLU_MIN_X_DIM else "concat",
+            "conditioning": tier.conditioning,
         }
+        if pick["conditioning"] == AUTO:
+            pick["conditioning"] = "glu" if x_dim >= GLU_MIN_X_DIM else "concat"
         return dataclasses.replace(self, **{k: v for k, v in pick.items() if getattr(self, k) == AUTO})
 
     def build_path(self) -> ProbPath:
