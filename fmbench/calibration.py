@@ -2,7 +2,11 @@
 
 The held-out pairs are simulations of the same task drawn from a seed stream disjoint from the training
 simulations' (``HELDOUT_SEED_OFFSET + seed``), so no method ever trained on them. Posterior samples go
-through the same outside-prior rejection as the protocol's. The per-pair ranks of each fit are kept in
+through the same outside-prior rejection as the protocol's. Where almost none of a pair's samples fall
+inside the prior (:class:`~fmbench.sampling.SamplingError`), that pair is ranked on the posterior's own
+unrejected samples instead of voiding the fit's coverage: the true parameter lies inside the prior, so such
+a posterior shows up as miscalibrated, as it is. The per-pair ranks of each fit, with a
+``support_rejection`` column that is false for such pairs, are kept in
 ``OUT/coverage/TASK/METHOD/<cell>.csv`` and gathered into ``OUT/coverage.csv``; the report draws the
 coverage curves from them.
 """
@@ -13,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
 from fmbench.method import FitCost, Posterior
 from fmbench.metrics import CoverageCurve, coverage_curve, expected_coverage
 from fmbench.results import Cell, write_csv_atomic
-from fmbench.sampling import sample_within_prior
+from fmbench.sampling import SamplingError, sample_within_prior
 from fmbench.simulations import SimulationCache
 from fmbench.task import Task
 
@@ -38,19 +43,28 @@ class CalibrationOptions:
 
 
 class SupportPosterior(Posterior):
-    """A posterior whose samples are rejected outside the prior's support, as in the protocol."""
+    """A posterior whose samples are rejected outside the prior's support, as in the protocol; where that
+    fails (:class:`SamplingError`), its unrejected samples. ``rejected`` records, per :meth:`sample` call,
+    whether the rejection applied."""
 
     def __init__(self, posterior: Posterior, prior: Distribution) -> None:
         self._posterior = posterior
         self._prior = prior
         self.has_log_prob = posterior.has_log_prob  # type: ignore[misc]
+        self.rejected: list[bool] = []
 
     @property
     def cost(self) -> FitCost:
         return self._posterior.cost
 
     def sample(self, n: int, x_o: Tensor) -> Tensor:
-        return sample_within_prior(self._posterior, self._prior, n, x_o).samples
+        try:
+            samples = sample_within_prior(self._posterior, self._prior, n, x_o).samples
+        except SamplingError:
+            self.rejected.append(False)
+            return self._posterior.sample(n, x_o).detach().to("cpu", torch.float32)
+        self.rejected.append(True)
+        return samples
 
     def log_prob(self, theta: Tensor, x_o: Tensor) -> Tensor:
         return self._posterior.log_prob(theta, x_o)
@@ -68,21 +82,25 @@ def calibrate(
     cache: SimulationCache,
     out: Path,
     options: CalibrationOptions,
-) -> None:
-    """Computes and stores the coverage ranks of ``cell`` unless already stored."""
+) -> int:
+    """Computes and stores the coverage ranks of ``cell`` unless already stored; returns how many pairs were
+    ranked on unrejected samples (0 when nothing was computed)."""
     path = coverage_path(cell, out)
     if options.num_pairs <= 0 or path.exists():
-        return
+        return 0
     pairs = cache.get(task, HELDOUT_SEED_OFFSET + cell.seed, options.num_pairs)
+    support = SupportPosterior(posterior, task.prior)
     curve = expected_coverage(
-        SupportPosterior(posterior, task.prior),
+        support,
         pairs.theta,
         pairs.x,
         num_samples=options.num_samples,
         method=options.method,
         seed=cell.seed,
     )
-    frame = pd.DataFrame({"pair": range(curve.num_pairs), "rank": curve.ranks})
+    frame = pd.DataFrame(
+        {"pair": range(curve.num_pairs), "rank": curve.ranks, "support_rejection": support.rejected}
+    )
     frame = frame.assign(
         task=cell.task,
         method=cell.method,
@@ -93,6 +111,7 @@ def calibrate(
         num_samples=curve.num_samples,
     )
     write_csv_atomic(frame, path)
+    return support.rejected.count(False)
 
 
 def assemble_coverage(out: Path) -> pd.DataFrame:

@@ -161,9 +161,15 @@ def _run_cell(
         rows[i] = _evaluate(base, i, task, fit.posterior, options)
         write_cell(cell, out, list(rows.values()))
     try:
-        calibrate(cell, task, fit.posterior, cache, out, options.calibration)
+        unrejected = calibrate(cell, task, fit.posterior, cache, out, options.calibration)
     except Exception as err:  # noqa: BLE001 - the rows stay; a re-run retries the calibration
         tqdm.write(f"{_label(cell)}: calibration failed: {type(err).__name__}: {err}")
+        return
+    if unrejected:
+        tqdm.write(
+            f"{_label(cell)}: coverage: {unrejected} held-out pair(s) had almost no posterior samples inside "
+            "the prior and were ranked on unrejected samples (support_rejection = False)"
+        )
 
 
 def _label(cell: Cell) -> str:
