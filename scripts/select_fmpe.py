@@ -55,6 +55,19 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "large_alpha4": {"hidden_features": (64, 128, 256, 256, 256, 128, 64), "time_prior_exponent": 4.0},
     "batch64_alpha4": {"batch_size": 64, "time_prior_exponent": 4.0},
     "glu_alpha4": {"conditioning": "glu", "time_prior_exponent": 4.0},
+    "glu_alpha4_batch64_lr3e-4": {
+        "conditioning": "glu",
+        "time_prior_exponent": 4.0,
+        "batch_size": 64,
+        "learning_rate": 3e-4,
+    },
+    "glu_large_alpha4_batch64_lr2e-4": {
+        "conditioning": "glu",
+        "hidden_features": (64, 128, 256, 256, 256, 128, 64),
+        "time_prior_exponent": 4.0,
+        "batch_size": 64,
+        "learning_rate": 2e-4,
+    },
     "glu_large_alpha4": {
         "conditioning": "glu",
         "hidden_features": (64, 128, 256, 256, 256, 128, 64),
