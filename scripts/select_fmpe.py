@@ -68,6 +68,7 @@ CANDIDATES: dict[str, dict[str, object]] = {
         "batch_size": 64,
         "learning_rate": 2e-4,
     },
+    "glu_alpha8": {"conditioning": "glu", "time_prior_exponent": 8.0},
     "glu_large_alpha4": {
         "conditioning": "glu",
         "hidden_features": (64, 128, 256, 256, 256, 128, 64),
