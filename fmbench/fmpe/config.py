@@ -17,7 +17,7 @@ larger          (64, 128, 256, 256, 256, 128, 64)     256    300         5      
 ==============  ====================================  =====  ==========  ===========  ==============
 
 (time prior alpha: 0, 1 or 4 chosen per fit up to 3e3, 1 or 4 up to 3e4, 4 above; batch 64 or 256 chosen
-per fit up to 3e3; conditioning concat or glu chosen per fit from 3e3 to 3e4; see below)
+per fit up to 3e3; conditioning concat or glu chosen per fit above 3e3 up to 3e4; see below)
 
 ``conditioning="auto"`` takes its budget's tier value where the tier sets one, else ``"glu"`` for
 observations of at least :data:`GLU_MIN_X_DIM` entries and ``"concat"`` for shorter ones.
