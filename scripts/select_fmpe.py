@@ -40,11 +40,13 @@ from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
 from fmbench.simulations import SimulationCache
 
+#: The larger candidate network (the widths of the tier above 3e4).
+LARGE = (64, 128, 256, 256, 256, 128, 64)
 #: Candidate name -> ``fmpe`` setting overrides. ``tier`` is the shipped default (``BUDGET_TIERS``).
 CANDIDATES: dict[str, dict[str, object]] = {
     "small": {"hidden_features": (64, 64, 64, 64)},
     "tier": {},
-    "large": {"hidden_features": (64, 128, 256, 256, 256, 128, 64)},
+    "large": {"hidden_features": LARGE},
     "alpha0": {"time_prior_exponent": 0.0},
     "alpha1": {"time_prior_exponent": 1.0},
     "alpha4": {"time_prior_exponent": 4.0},
@@ -52,7 +54,7 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "batch32": {"batch_size": 32},
     "batch64": {"batch_size": 64},
     "batch256": {"batch_size": 256},
-    "large_alpha4": {"hidden_features": (64, 128, 256, 256, 256, 128, 64), "time_prior_exponent": 4.0},
+    "large_alpha4": {"hidden_features": LARGE, "time_prior_exponent": 4.0},
     "batch64_alpha4": {"batch_size": 64, "time_prior_exponent": 4.0},
     "glu_alpha4": {"conditioning": "glu", "time_prior_exponent": 4.0},
     "glu_alpha4_batch64_lr3e-4": {
@@ -63,7 +65,7 @@ CANDIDATES: dict[str, dict[str, object]] = {
     },
     "glu_large_alpha4_batch64_lr2e-4": {
         "conditioning": "glu",
-        "hidden_features": (64, 128, 256, 256, 256, 128, 64),
+        "hidden_features": LARGE,
         "time_prior_exponent": 4.0,
         "batch_size": 64,
         "learning_rate": 2e-4,
@@ -71,7 +73,7 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "glu_alpha8": {"conditioning": "glu", "time_prior_exponent": 8.0},
     "glu_large_alpha4": {
         "conditioning": "glu",
-        "hidden_features": (64, 128, 256, 256, 256, 128, 64),
+        "hidden_features": LARGE,
         "time_prior_exponent": 4.0,
     },
     **{

@@ -124,8 +124,8 @@ class _FlowMatching(Method):
 
     def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
         """Fits one vector field per candidate (:meth:`FlowConfig.candidates`: every combination of the
-        listed alphas and batch sizes) on one train/validation split and keeps the one with the lowest
-        validation NLL (a single candidate: just that fit)."""
+        listed alphas, batch sizes and conditionings) on one train/validation split and keeps the one with
+        the lowest validation NLL (a single candidate: just that fit)."""
         config: FlowConfig = self.config  # type: ignore[assignment]
         resolved = config.resolved(context.budget, x.shape[1])
         candidates = resolved.candidates()
