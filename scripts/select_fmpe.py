@@ -42,6 +42,17 @@ from fmbench.simulations import SimulationCache
 
 #: The larger candidate network (the widths of the tier above 3e4).
 LARGE = (64, 128, 256, 256, 256, 128, 64)
+#: The paper's sbibm network and training (ANCHORS.md): about 5M parameters, batch 64, lr 2e-4, up to 100
+#: epochs, plateau factor 0.2 with patience 1, early stopping after 7 epochs without improvement.
+PAPER: dict[str, object] = {
+    "hidden_features": (32, 64, 128, 256, 512, 1024, 1024, 1024, 512, 128, 64, 32),
+    "batch_size": 64,
+    "learning_rate": 2e-4,
+    "max_epochs": 100,
+    "lr_patience": 1,
+    "early_stopping_patience": 7,
+    "time_prior_exponent": 4.0,
+}
 #: Candidate name -> ``fmpe`` setting overrides. ``tier`` is the shipped default (``BUDGET_TIERS``).
 CANDIDATES: dict[str, dict[str, object]] = {
     "small": {"hidden_features": (64, 64, 64, 64)},
@@ -89,6 +100,16 @@ CANDIDATES: dict[str, dict[str, object]] = {
     },
     "batch256_alpha1_lr3e-4": {"batch_size": 256, "time_prior_exponent": 1.0, "learning_rate": 3e-4},
     "patient_alpha4": {"time_prior_exponent": 4.0, "lr_patience": 40, "early_stopping_patience": 120},
+    "glu_theta_alpha1": {"conditioning": "glu_theta", "time_prior_exponent": 1.0},
+    "glu_theta_alpha4": {"conditioning": "glu_theta", "time_prior_exponent": 4.0},
+    "glu_theta_large_alpha4": {
+        "conditioning": "glu_theta",
+        "hidden_features": LARGE,
+        "time_prior_exponent": 4.0,
+    },
+    "paper_concat": {**PAPER, "conditioning": "concat"},
+    "paper_glu": {**PAPER, "conditioning": "glu"},
+    "paper_glu_theta": {**PAPER, "conditioning": "glu_theta"},
     "glu_patient_alpha4": {
         "conditioning": "glu",
         "time_prior_exponent": 4.0,

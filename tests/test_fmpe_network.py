@@ -1,15 +1,15 @@
-"""The vector-field network: shapes, broadcasting one observation, both conditionings, path velocities."""
+"""The vector-field network: shapes, broadcasting one observation, every conditioning, path velocities."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from fmbench.fmpe.network import VectorField
+from fmbench.fmpe.network import CONDITIONINGS, VectorField
 from fmbench.fmpe.path import OTPath, VPPath
 
 
-@pytest.mark.parametrize("conditioning", ["concat", "glu"])
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
 def test_one_observation_broadcasts_like_a_repeated_batch(conditioning: str) -> None:
     torch.manual_seed(0)
     net = VectorField(3, 5, (8, 16, 16, 8), conditioning)
@@ -20,8 +20,8 @@ def test_one_observation_broadcasts_like_a_repeated_batch(conditioning: str) -> 
     assert torch.allclose(broadcast, repeated, atol=1e-6)
 
 
-@pytest.mark.parametrize("conditioning", ["concat", "glu"])
-def test_output_depends_on_time_and_observation(conditioning: str) -> None:
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+def test_output_depends_on_time_parameters_and_observation(conditioning: str) -> None:
     torch.manual_seed(1)
     net = VectorField(2, 4, (8, 8), conditioning)
     for p in net.parameters():  # leave the near-identity initialisation of the blocks
@@ -30,6 +30,7 @@ def test_output_depends_on_time_and_observation(conditioning: str) -> None:
     t0, t1 = torch.zeros(5, 1), torch.ones(5, 1)
     assert not torch.allclose(net(t0, theta, x), net(t1, theta, x))
     assert not torch.allclose(net(t0, theta, x), net(t0, theta, x + 1))
+    assert not torch.allclose(net(t0, theta, x), net(t0, theta + 1, x))
 
 
 def test_unknown_conditioning_is_rejected() -> None:
@@ -58,3 +59,16 @@ def test_path_ends() -> None:
     assert torch.allclose(start, theta_0, atol=0.01) and vp.source_shift < 0.01
     end = vp.sample(theta_0, theta_1, torch.full((4, 1), vp.t_end)).theta_t
     assert torch.allclose(end, theta_1, atol=0.05)
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "glu"])
+def test_a_network_pickled_before_conditioning_was_stored_still_loads(conditioning: str, tmp_path) -> None:  # noqa: ANN001
+    torch.manual_seed(3)
+    net = VectorField(2, 3, (8, 8), conditioning)
+    theta, x, t = torch.randn(4, 2), torch.randn(4, 3), torch.rand(4, 1)
+    expected = net(t, theta, x)
+    del net.conditioning  # the layout of fits saved before "glu_theta" existed
+    torch.save(net, tmp_path / "net.pt")
+    loaded = torch.load(tmp_path / "net.pt", weights_only=False)
+    assert loaded.conditioning == conditioning
+    assert torch.equal(loaded(t, theta, x), expected)

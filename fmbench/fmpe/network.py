@@ -4,10 +4,16 @@ Layout (after dingo's ``DenseResidualNet``, the network of the FMPE paper): a li
 width, one residual block per entry of ``widths`` with a linear resize between blocks of different widths,
 and a linear output layer to ``theta_dim``. A residual block is
 :math:`h \mapsto h + g \odot W_2\,\phi(W_1\,\phi(h))` with activation :math:`\phi`, where the gate
-:math:`g` is 1 (``"concat"`` conditioning) or :math:`\mathrm{sigmoid}(W_c\,[t, x])` (``"glu"``
-conditioning: a gated linear unit, :math:`\mathrm{GLU}(a, b) = a \odot \mathrm{sigmoid}(b)`, Dauphin et
-al. 2017). With ``"concat"`` the input layer sees :math:`[\theta_t, t, x]`; with ``"glu"`` it sees
-:math:`[\theta_t, t]` and :math:`[t, x]` enters every block through its gate.
+:math:`g` is 1 or a gated linear unit's :math:`\mathrm{sigmoid}(W_c\,c)` of a context :math:`c`
+(:math:`\mathrm{GLU}(a, b) = a \odot \mathrm{sigmoid}(b)`, Dauphin et al. 2017). The conditioning decides
+what is the input and what the context:
+
+- ``"concat"``: the input layer sees :math:`[\theta_t, t, x]`; no gate.
+- ``"glu"``: the input layer sees :math:`[\theta_t, t]`; :math:`c = [t, x]` gates every block (dingo's
+  ``context_with_glu``).
+- ``"glu_theta"``: the input layer sees :math:`x`; :math:`c = [\theta_t, t]` gates every block (dingo's
+  ``theta_with_glu``, the setting of the paper's code for sbibm). The blocks then process the observation
+  and :math:`(t, \theta_t)` steers them.
 
 Every layer that takes :math:`x` is split into a part for :math:`x` and a part for the rest and summed,
 which is the same linear map as on the concatenation but lets one observation ``(1, x_dim)`` broadcast
@@ -16,13 +22,13 @@ against a batch of ``theta`` without copying it (the ODE solves of sampling and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
-CONDITIONINGS = ("concat", "glu")
+CONDITIONINGS = ("concat", "glu", "glu_theta")
 
 
 class _SplitLinear(nn.Module):
@@ -37,30 +43,40 @@ class _SplitLinear(nn.Module):
         return self.a(a) + self.x(x)
 
 
+class _ParameterTimeGate(nn.Linear):
+    """The gate of ``"glu_theta"`` conditioning: linear in ``[theta_t, t]``, blind to ``x``."""
+
+    def forward(self, a: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        return super().forward(a)
+
+
 class ResidualBlock(nn.Module):
-    """:math:`h + g \\odot W_2 \\phi(W_1 \\phi(h))`, the gate ``g`` from the context when ``gated``.
+    """:math:`h + g \\odot W_2 \\phi(W_1 \\phi(h))`, the gate ``g`` from the context when there is one.
 
     Args:
         features: Width of the block.
-        x_features: Width of the observation (used only when ``gated``).
         activation: A name in :data:`ACTIVATIONS`.
-        gated: Whether ``[t, x]`` gates the block's output (GLU conditioning).
+        make_gate: Builds the gate from the width: ``None`` (no gate) or a module mapping ``(a, x)`` to
+            the gate's logits ``(B, F)``, where ``a`` is ``t`` (``"glu"``) or ``[theta_t, t]``
+            (``"glu_theta"``). Called after the block's own layers, so that parameters are drawn in a
+            fixed order.
     """
 
-    def __init__(self, features: int, x_features: int, activation: str, gated: bool) -> None:
+    def __init__(self, features: int, activation: str, make_gate: Callable[[int], nn.Module | None]) -> None:
         super().__init__()
         self.act = ACTIVATIONS[activation]()
         self.linear1 = nn.Linear(features, features)
         self.linear2 = nn.Linear(features, features)
         nn.init.uniform_(self.linear2.weight, -1e-3, 1e-3)  # start close to the identity (as nflows)
         nn.init.uniform_(self.linear2.bias, -1e-3, 1e-3)
-        self.gate = _SplitLinear(1, x_features, features) if gated else None
+        self.gate = make_gate(features)
 
-    def forward(self, h: Tensor, t: Tensor, x: Tensor) -> Tensor:
-        """``h`` ``(B, F)``, ``t`` ``(B or 1, 1)``, ``x`` ``(B or 1, x_dim)`` -> ``(B, F)``."""
+    def forward(self, h: Tensor, a: Tensor, x: Tensor) -> Tensor:
+        """``h`` ``(B or 1, F)``, the gate's inputs ``a`` ``(B, 1 or D + 1)`` and ``x`` ``(B or 1, x_dim)``
+        -> ``(B, F)``."""
         out = self.linear2(self.act(self.linear1(self.act(h))))
         if self.gate is not None:
-            out = out * torch.sigmoid(self.gate(t, x))
+            out = out * torch.sigmoid(self.gate(a, x))
         return h + out
 
 
@@ -71,7 +87,7 @@ class VectorField(nn.Module):
         theta_dim: Dimension ``D`` of the parameters.
         x_dim: Dimension of the observations.
         widths: Width of each residual block, e.g. ``(64, 128, 128, 64)``.
-        conditioning: ``"concat"`` or ``"glu"`` (see the module docstring).
+        conditioning: A name in :data:`CONDITIONINGS` (see the module docstring).
         activation: A name in :data:`ACTIVATIONS`.
     """
 
@@ -86,25 +102,46 @@ class VectorField(nn.Module):
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
-        gated = conditioning == "glu"
         widths = list(widths)
-        self.theta_dim, self.x_dim = theta_dim, x_dim
-        self.input = (
-            nn.Linear(theta_dim + 1, widths[0]) if gated else _SplitLinear(theta_dim + 1, x_dim, widths[0])
-        )
-        self.blocks = nn.ModuleList(ResidualBlock(w, x_dim, activation, gated) for w in widths)
+        self.theta_dim, self.x_dim, self.conditioning = theta_dim, x_dim, conditioning
+        self.input: nn.Module
+        if conditioning == "concat":
+            self.input = _SplitLinear(theta_dim + 1, x_dim, widths[0])
+        elif conditioning == "glu":
+            self.input = nn.Linear(theta_dim + 1, widths[0])
+        else:
+            self.input = nn.Linear(x_dim, widths[0])
+
+        def gate(features: int) -> nn.Module | None:
+            if conditioning == "glu":
+                return _SplitLinear(1, x_dim, features)
+            if conditioning == "glu_theta":
+                return _ParameterTimeGate(theta_dim + 1, features)
+            return None
+
+        self.blocks = nn.ModuleList(ResidualBlock(w, activation, gate) for w in widths)
         pairs = zip(widths[:-1], widths[1:], strict=True)
         self.resize = nn.ModuleList(nn.Linear(a, b) if a != b else nn.Identity() for a, b in pairs)
         self.output = nn.Linear(widths[-1], theta_dim)
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, also a fit saved before ``conditioning`` was stored (only concat and glu existed)."""
+        if "conditioning" not in state:
+            state["conditioning"] = "concat" if isinstance(state["_modules"]["input"], _SplitLinear) else "glu"
+        super().__setstate__(state)
 
     def forward(self, t: Tensor, theta: Tensor, x: Tensor) -> Tensor:
         """Velocity ``(B, D)`` at times ``t`` ``(B or 1, 1)``, points ``theta`` ``(B, D)``, given ``x``
         ``(B or 1, x_dim)``."""
         t = t.expand(theta.shape[0], 1)
         theta_t = torch.cat((theta, t), dim=1)
-        h = self.input(theta_t) if isinstance(self.input, nn.Linear) else self.input(theta_t, x)
+        if self.conditioning == "concat":
+            h = self.input(theta_t, x)
+        else:
+            h = self.input(x if self.conditioning == "glu_theta" else theta_t)
+        a = theta_t if self.conditioning == "glu_theta" else t
         for i, block in enumerate(self.blocks):
-            h = block(h, t, x)
+            h = block(h, a, x)
             if i < len(self.resize):
                 h = self.resize[i](h)
         return self.output(h)
