@@ -127,7 +127,8 @@ class VectorField(nn.Module):
     def __setstate__(self, state: dict) -> None:
         """Unpickle, also a fit saved before ``conditioning`` was stored (only concat and glu existed)."""
         if "conditioning" not in state:
-            state["conditioning"] = "concat" if isinstance(state["_modules"]["input"], _SplitLinear) else "glu"
+            concat = isinstance(state["_modules"]["input"], _SplitLinear)
+            state["conditioning"] = "concat" if concat else "glu"
         super().__setstate__(state)
 
     def forward(self, t: Tensor, theta: Tensor, x: Tensor) -> Tensor:
