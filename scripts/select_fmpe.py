@@ -81,6 +81,7 @@ CANDIDATES: dict[str, dict[str, object]] = {
         "batch_size": 64,
         "learning_rate": 2e-4,
     },
+    "glu_alpha4_batch256": {"conditioning": "glu", "time_prior_exponent": 4.0, "batch_size": 256},
     "glu_alpha8": {"conditioning": "glu", "time_prior_exponent": 8.0},
     "glu_large_alpha4": {
         "conditioning": "glu",
@@ -110,6 +111,14 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "paper_concat": {**PAPER, "conditioning": "concat"},
     "paper_glu": {**PAPER, "conditioning": "glu"},
     "paper_glu_theta": {**PAPER, "conditioning": "glu_theta"},
+    # The paper's network and optimiser with the 1e4 tier's patience (its plateau patience 1 stopped the
+    # fits above after 46-57 epochs, far from converged).
+    "paper_glu_theta_tier_patience": {
+        **PAPER,
+        "conditioning": "glu_theta",
+        "lr_patience": "auto",
+        "early_stopping_patience": "auto",
+    },
     "glu_patient_alpha4": {
         "conditioning": "glu",
         "time_prior_exponent": 4.0,

@@ -214,7 +214,7 @@ class FlowConfig(MethodConfig):
     conditioning: Any = setting(
         AUTO,
         "how the inputs enter: concat (all at the input) | glu ([t, x] gates every block) | glu_theta (x is "
-        "the input, [theta_t, t] gates every block: the paper's code); several, 'concat,glu': one fit each, "
+        "the input, [theta_t, t] gates every block: dingo's theta_with_glu); several, 'concat,glu': one fit each, "
         "keep the lowest validation NLL; "
         f"auto: by budget (BUDGET_TIERS), else glu when x_dim >= {GLU_MIN_X_DIM}",
     )

@@ -12,8 +12,8 @@ what is the input and what the context:
 - ``"glu"``: the input layer sees :math:`[\theta_t, t]`; :math:`c = [t, x]` gates every block (dingo's
   ``context_with_glu``).
 - ``"glu_theta"``: the input layer sees :math:`x`; :math:`c = [\theta_t, t]` gates every block (dingo's
-  ``theta_with_glu``, the setting of the paper's code for sbibm). The blocks then process the observation
-  and :math:`(t, \theta_t)` steers them.
+  ``theta_with_glu``; dingo is the paper's code base, and a public two_moons configuration built on it
+  sets this option). The blocks then process the observation and :math:`(t, \theta_t)` steers them.
 
 Every layer that takes :math:`x` is split into a part for :math:`x` and a part for the rest and summed,
 which is the same linear map as on the concatenation but lets one observation ``(1, x_dim)`` broadcast
