@@ -66,6 +66,9 @@ Conditioning, too, depends on the task at 1e4: GLU beat concatenation on slcp on
 four networks (alpha 1 or 4, concat or glu). The larger network ``(64, 128, 256, 256, 256, 128, 64)`` with
 GLU did not help on slcp (4.87 and 4.09 nats against 4.08 and 4.09 on training seeds 1 and 2,
 ``results/fmpe_selection_1e4_slcp_width.csv``).
+``"glu_theta"`` (dingo's ``theta_with_glu``) is available but in no tier: on slcp at 1e4 it lost to GLU with
+the tier network (mean held-out NLL 4.30 against 4.05 over three seeds) and tied it with the larger one
+(4.01), at about twice the fitting time (``results/fmpe_selection_1e4_slcp_glu_theta.csv``).
 """
 
 from __future__ import annotations
