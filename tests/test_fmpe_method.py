@@ -94,11 +94,14 @@ def test_standardizer_round_trip_and_log_det() -> None:
     assert torch.isclose(scale.log_abs_det, -scale.std.log().sum())
 
 
-@pytest.mark.parametrize("name", ["fmpe", "fmpe_vp"])
-def test_fit_returns_a_posterior_that_honours_the_contract(name: str) -> None:
+@pytest.mark.parametrize(
+    "name, conditioning", [("fmpe", "auto"), ("fmpe_vp", "auto"), ("fmpe", "glu"), ("fmpe", "glu_theta")]
+)
+def test_fit_returns_a_posterior_that_honours_the_contract(name: str, conditioning: str) -> None:
     torch.manual_seed(1)
     theta, x = simulations(300)
-    method = get_method(name, {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"})
+    settings = {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"}
+    method = get_method(name, {**settings, "conditioning": conditioning})
     posterior = method.fit(theta, x, prior(), FitContext(budget=300, seed=1))
     cost = posterior.cost
     candidates = method.config.resolved(300, 2).candidates()  # type: ignore[attr-defined]
