@@ -216,9 +216,9 @@ class FlowConfig(MethodConfig):
     )
     conditioning: Any = setting(
         AUTO,
-        "how the inputs enter: concat (all at the input) | glu ([t, x] gates every block) | glu_theta (x is "
-        "the input, [theta_t, t] gates every block: dingo's theta_with_glu); several, 'concat,glu': one fit each, "
-        "keep the lowest validation NLL; "
+        "how the inputs enter: concat (all at the input) | glu ([t, x] gates every block) | glu_theta "
+        "(x is the input, [theta_t, t] gates every block: dingo's theta_with_glu); several, 'concat,glu': "
+        "one fit each, keep the lowest validation NLL; "
         f"auto: by budget (BUDGET_TIERS), else glu when x_dim >= {GLU_MIN_X_DIM}",
     )
     activation: str = setting("gelu", f"activation: {' | '.join(ACTIVATIONS)}")
