@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
@@ -60,9 +59,9 @@ class SupportPosterior(Posterior):
     def sample(self, n: int, x_o: Tensor) -> Tensor:
         try:
             samples = sample_within_prior(self._posterior, self._prior, n, x_o).samples
-        except SamplingError:
+        except SamplingError as err:
             self.rejected.append(False)
-            return self._posterior.sample(n, x_o).detach().to("cpu", torch.float32)
+            return err.unrejected
         self.rejected.append(True)
         return samples
 

@@ -14,7 +14,15 @@ from fmbench.task import within_support
 
 
 class SamplingError(RuntimeError):
-    """Too few of a posterior's samples fall inside the prior's support."""
+    """Too few of a posterior's samples fall inside the prior's support.
+
+    Attributes:
+        unrejected: The first ``n`` samples drawn, before any rejection, for a caller that can use them.
+    """
+
+    def __init__(self, message: str, unrejected: Tensor) -> None:
+        super().__init__(message)
+        self.unrejected = unrejected
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,16 @@ def sample_within_prior(
     """
     accepted: list[Tensor] = []
     have, drawn = 0, 0
+    first = torch.empty(0)
     while have < n:
         rate = have / drawn if drawn else 1.0
         if drawn >= n and rate < min_acceptance:
-            raise SamplingError(f"only {rate:.2%} of {drawn} samples fell inside the prior's support")
+            message = f"only {rate:.2%} of {drawn} samples fell inside the prior's support"
+            raise SamplingError(message, unrejected=first)
         ask = n if drawn == 0 else min(int((n - have) / max(rate, min_acceptance) * 1.2) + 16, 10 * n)
         batch = posterior.sample(ask, x_o).detach().to("cpu", torch.float32)
+        if drawn == 0:
+            first = batch
         keep = batch[within_support(prior, batch)]
         accepted.append(keep)
         have += keep.shape[0]

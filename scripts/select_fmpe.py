@@ -40,7 +40,8 @@ from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
 from fmbench.simulations import SimulationCache
 
-#: The larger candidate network (the widths of the tier above 3e4).
+#: The larger candidate network: the widths of the tier above 3e4 today, written out so the studies that
+#: name it keep their meaning if that tier changes.
 LARGE = (64, 128, 256, 256, 256, 128, 64)
 #: The paper's two_moons network and training (ANCHORS.md): 8.9M parameters on slcp, batch 64, lr 2e-4, up
 #: to 100 epochs, plateau factor 0.2 with patience 1, early stopping after 7 epochs without improvement.
