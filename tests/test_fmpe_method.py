@@ -223,3 +223,22 @@ def test_standard_normal_log_prob() -> None:
     theta = torch.randn(5, 3)
     expected = Independent(Normal(torch.zeros(3), torch.ones(3)), 1).log_prob(theta)
     assert torch.allclose(standard_normal_log_prob(theta), expected)
+
+
+def test_fit_candidate_depends_only_on_the_seed_it_starts_from() -> None:
+    """What ``scripts/fmpe_ensemble.py`` relies on: on one split, the global seed decides the network."""
+    torch.manual_seed(0)
+    theta, x = simulations(200)
+    method = get_method("fmpe", {"hidden_features": [8, 8], "max_epochs": 3, "time_prior_exponent": 1})
+    config = next(iter(method.config.resolved(200, 2).candidates().values()))  # type: ignore[attr-defined]
+    scales = Standardizer.fit(theta), Standardizer.fit(x)
+    split = (torch.arange(20, 200), torch.arange(20))
+
+    def net_after(seed: int) -> list[Tensor]:
+        torch.manual_seed(seed)
+        fit = method.fit_candidate(config, theta, x, *scales, split, FitContext(200, 1))  # type: ignore[attr-defined]
+        return [p.detach().clone() for p in fit.net.parameters()]
+
+    first, again, other = net_after(101), net_after(101), net_after(102)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))

@@ -133,7 +133,9 @@ class _FlowMatching(Method):
         x = x.to(context.device, torch.float32)
         theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
         split = split_indices(theta.shape[0], resolved.validation_fraction, theta.device)
-        fits = [self._fit_one(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()]
+        fits = [
+            self.fit_candidate(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()
+        ]
         if len(fits) == 1:
             return fits[0]
         val = split[1]
@@ -145,7 +147,7 @@ class _FlowMatching(Method):
         return best
 
     @staticmethod
-    def _fit_one(
+    def fit_candidate(
         c: FlowConfig,
         theta: Tensor,
         x: Tensor,
@@ -154,7 +156,9 @@ class _FlowMatching(Method):
         split: tuple[Tensor, Tensor],
         context: FitContext,
     ) -> FlowPosterior:
-        """One vector field trained with ``c`` (one of the resolved config's candidates) on ``split``."""
+        """One vector field trained with ``c`` (one of the resolved config's candidates) on ``split``; its
+        weights start from torch's global generator as it stands (``scripts/fmpe_ensemble.py`` seeds it
+        per network to fit several on one split)."""
         net = VectorField(theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation)
         net = net.to(context.device)
         path = c.build_path()
