@@ -3,37 +3,35 @@
 A study, not a setting of the method. It trains ``--networks`` K vector fields with one fmpe
 configuration on one task's training simulations: the same train/validation split (drawn after seeding
 torch with ``--seed``, as a fit does) and weights started from seeds 101, ..., 100 + K. Each network is
-saved to ``--net-dir``; a rerun skips the ones already there, so ``--only`` lets two processes share the
-members. It then scores on held-out simulations (the set ``scripts/select_fmpe.py`` uses) the NLL of each
-network alone and of the field averaged over the first k networks, k = 2..K. The averaged field
-:math:`\\bar v = \\frac1K \\sum_k v_k` is itself a vector field, so it samples and has a density through
-the same ODEs. If the averaged field's NLL is far below every member's, much of a single fit's error is
-variance between networks rather than a bias they share.
+saved to ``--net-dir``, named by task, budget, seed and the settings' hash; a rerun skips the ones already
+there, so ``--only`` lets two processes share the members. It then scores on held-out simulations (the
+set ``scripts/select_fmpe.py`` uses) the NLL of each network alone and of the field averaged over the
+first k networks, k = 2..K. The averaged field :math:`\\bar v = \\frac1K \\sum_k v_k` is itself a vector
+field, so it samples and has a density through the same ODEs. If the averaged field's NLL is far below
+every member's, much of a single fit's error is variance between networks rather than a bias they share.
 
 ``--c2st-observations`` also reads the C2ST of the first network alone and of the K-average on those
 observations: a reading of the result, never a way of choosing K or any setting. Usage (slcp at 1e4,
 the GLU, alpha 4 network its 1e4 fit keeps)::
 
-    python scripts/fmpe_ensemble.py --task slcp --budget 1e4 --set conditioning=glu \\
-        --set time_prior_exponent=4 --networks 8 --net-dir /tmp/fmpe_ens --only 1 2 3 4   # and 5 6 7 8
-    python scripts/fmpe_ensemble.py --task slcp --budget 1e4 --set conditioning=glu \\
-        --set time_prior_exponent=4 --networks 8 --net-dir /tmp/fmpe_ens --threads 2 \\
+    python scripts/fmpe_ensemble.py --task slcp --budget 1e4 --set fmpe.conditioning=glu \\
+        --set fmpe.time_prior_exponent=4 --networks 8 --net-dir /tmp/fmpe_ens --only 1 2 3 4   # and 5 6 7 8
+    python scripts/fmpe_ensemble.py --task slcp --budget 1e4 --set fmpe.conditioning=glu \\
+        --set fmpe.time_prior_exponent=4 --networks 8 --net-dir /tmp/fmpe_ens --threads 2 \\
         --c2st-observations 1-10 --out results/fmpe_ensemble_1e4_slcp.csv
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from fmbench.cli import parse_budget, parse_observations
+from fmbench.cli import parse_budget, parse_observations, parse_setting
 from fmbench.evaluate import evaluate
 from fmbench.fmpe.config import FlowConfig
 from fmbench.fmpe.method import FlowPosterior, Fmpe, validation_nll
@@ -59,16 +57,6 @@ class AveragedField(nn.Module):
         return torch.stack([net(t, theta, x) for net in self.nets]).mean(dim=0)
 
 
-def _setting(text: str) -> tuple[str, Any]:
-    name, sep, raw = text.partition("=")
-    if not (sep and name):
-        raise argparse.ArgumentTypeError(f"a setting looks like NAME=VALUE, got {text!r}")
-    try:
-        return name, json.loads(raw)
-    except json.JSONDecodeError:
-        return name, raw
-
-
 def _posterior(net: nn.Module, like: FlowPosterior) -> FlowPosterior:
     """``net`` with the z-scoring, path and solvers of ``like``."""
     return FlowPosterior(
@@ -88,10 +76,12 @@ def main() -> None:
     parser.add_argument("--task", default="slcp")
     parser.add_argument("--budget", type=parse_budget, default=10_000)
     parser.add_argument("--seed", type=int, default=1, help="seed of the training simulations and split")
-    parser.add_argument("--set", type=_setting, action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="fmpe.NAME=VALUE")
     parser.add_argument("--networks", type=int, default=8, help="K, the networks averaged")
     parser.add_argument("--only", type=int, nargs="+", help="fit only these networks (1..K), then stop")
-    parser.add_argument("--net-dir", type=Path, required=True, help="where the networks are kept")
+    parser.add_argument(
+        "--net-dir", type=Path, required=True, help="where the networks are kept (named by task and settings)"
+    )
     parser.add_argument("--sim-cache", type=Path, default=Path("results/fmpe_grid/simulations"))
     parser.add_argument("--heldout-seed", type=int, default=2_000_001)
     parser.add_argument("--nll-pairs", type=int, default=1000, help="held-out pairs of the NLL")
@@ -99,12 +89,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="CSV of the scores")
     args = parser.parse_args()
+    if any(method != "fmpe" for method, _, _ in args.set):
+        parser.error("--set takes fmpe settings: fmpe.NAME=VALUE")
+    settings = {name: value for _, name, value in args.set}
     if args.networks < 1 or any(not 1 <= k <= args.networks for k in args.only or []):
         parser.error(f"--networks must be positive and --only within 1..{args.networks}")
     torch.set_num_threads(args.threads)
 
     task = get_task(args.task)
-    method = get_method("fmpe", dict(args.set))
+    method = get_method("fmpe", settings)
     assert isinstance(method, Fmpe)
     candidates = method.config.resolved(args.budget, task.x_dim).candidates()  # type: ignore[attr-defined]
     if len(candidates) != 1:
@@ -120,7 +113,8 @@ def main() -> None:
     args.net_dir.mkdir(parents=True, exist_ok=True)
     fits: dict[int, FlowPosterior] = {}
     for k in args.only or range(1, args.networks + 1):
-        path = args.net_dir / f"network{k}.pt"
+        stem = f"{args.task}_budget{args.budget}_seed{args.seed}_{method.config.hash(args.budget)}"
+        path = args.net_dir / f"{stem}_network{k}.pt"
         if path.exists():
             fits[k] = torch.load(path, weights_only=False)  # our own file
             continue
@@ -155,9 +149,8 @@ def main() -> None:
             row["c2st_per_observation"] = " ".join(f"{s:.4f}" for s in scores)
             print(f"C2ST of networks {label}: {row['c2st_mean']:.3f} ({row['c2st_per_observation']})")
     if args.out:
-        settings = " ".join(f"{name}={value}" for name, value in args.set)
         table = pd.DataFrame(rows)
-        table.insert(0, "settings", settings)
+        table.insert(0, "settings", " ".join(f"{name}={value}" for name, value in settings.items()))
         table.insert(0, "seed", args.seed)
         table.insert(0, "budget", args.budget)
         table.insert(0, "task", args.task)
