@@ -137,10 +137,11 @@ class VectorField(nn.Module):
         t = t.expand(theta.shape[0], 1)
         theta_t = torch.cat((theta, t), dim=1)
         if self.conditioning == "concat":
-            h = self.input(theta_t, x)
+            h, a = self.input(theta_t, x), t  # no gate: a is unused
+        elif self.conditioning == "glu":
+            h, a = self.input(theta_t), t
         else:
-            h = self.input(x if self.conditioning == "glu_theta" else theta_t)
-        a = theta_t if self.conditioning == "glu_theta" else t
+            h, a = self.input(x), theta_t
         for i, block in enumerate(self.blocks):
             h = block(h, a, x)
             if i < len(self.resize):
