@@ -1,12 +1,12 @@
 """Calibration of each fit on held-out prior-predictive pairs (expected coverage, TARP by default).
 
 The held-out pairs are simulations of the same task drawn from a seed stream disjoint from the training
-simulations' (``HELDOUT_SEED_OFFSET + seed``), so no method ever trained on them. Posterior samples go
-through the same outside-prior rejection as the protocol's. Where almost none of a pair's samples fall
-inside the prior (:class:`~fmbench.sampling.SamplingError`), that pair is ranked on the posterior's own
-unrejected samples instead of voiding the fit's coverage: the true parameter lies inside the prior, so such
-a posterior shows up as miscalibrated, as it is. The per-pair ranks of each fit, with a
-``support_rejection`` column that is false for such pairs, are kept in
+simulations' (``CALIBRATION_SEED_OFFSET + seed``, see :mod:`fmbench.simulations`), so no method ever
+trained on them. Posterior samples go through the same outside-prior rejection as the protocol's. Where
+almost none of a pair's samples fall inside the prior (:class:`~fmbench.sampling.SamplingError`), that
+pair is ranked on the posterior's own unrejected samples instead of voiding the fit's coverage: the true
+parameter lies inside the prior, so such a posterior shows up as miscalibrated, as it is. The per-pair
+ranks of each fit, with a ``support_rejection`` column that is false for such pairs, are kept in
 ``OUT/coverage/TASK/METHOD/<cell>.csv`` and gathered into ``OUT/coverage.csv``; the report draws the
 coverage curves from them.
 """
@@ -24,10 +24,9 @@ from fmbench.method import FitCost, Posterior
 from fmbench.metrics import CoverageCurve, coverage_curve, expected_coverage
 from fmbench.results import Cell, write_csv_atomic
 from fmbench.sampling import SamplingError, sample_within_prior
-from fmbench.simulations import SimulationCache
+from fmbench.simulations import CALIBRATION_SEED_OFFSET, SimulationCache
 from fmbench.task import Task
 
-HELDOUT_SEED_OFFSET = 1_000_000
 COVERAGE_FILE = "coverage.csv"
 COVERAGE_DIR = "coverage"
 
@@ -87,7 +86,7 @@ def calibrate(
     path = coverage_path(cell, out)
     if options.num_pairs <= 0 or path.exists():
         return 0
-    pairs = cache.get(task, HELDOUT_SEED_OFFSET + cell.seed, options.num_pairs)
+    pairs = cache.get(task, CALIBRATION_SEED_OFFSET + cell.seed, options.num_pairs)
     support = SupportPosterior(posterior, task.prior)
     curve = expected_coverage(
         support,

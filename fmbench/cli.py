@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=[1],
         metavar="SEED",
-        help="seeds of simulations and training (default: 1)",
+        help="seeds of simulations and training, 0 to 999,999 (default: 1); larger seeds are held out",
     )
     run.add_argument(
         "--out",

@@ -28,7 +28,7 @@ from fmbench.method import FitContext, Method, Posterior
 from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
 from fmbench.provenance import provenance
 from fmbench.results import Cell, ResultRow, assemble, read_cell, write_cell
-from fmbench.simulations import SimulationCache, Simulations, check_budget
+from fmbench.simulations import SimulationCache, Simulations, check_benchmark_seed, check_budget
 from fmbench.task import Task, TaskUnavailableError
 
 NUM_SAMPLES = 10_000
@@ -61,8 +61,7 @@ class Grid:
         for budget in self.budgets:
             check_budget(budget)
         for seed in self.seeds:
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"a seed must be a non-negative integer, got {seed!r}")
+            check_benchmark_seed(seed)
         for name in self.tasks:
             task = registries.get_task(name)
             if not task.available:

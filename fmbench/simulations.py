@@ -7,6 +7,12 @@ written atomically, so concurrent jobs and killed runs never see a half-written 
 
 The harness, not the method, enforces the budget: a method receives exactly the first ``budget`` rows,
 minus the rows whose simulation failed (non-finite x), whose number is recorded.
+
+Seeds are split into disjoint streams, so that no method ever trains on the simulations it is judged or
+chosen on: benchmark seeds ``0 .. MAX_BENCHMARK_SEED`` draw the training simulations; the held-out
+calibration pairs of benchmark seed ``s`` are seed ``CALIBRATION_SEED_OFFSET + s``; the held-out
+simulations on which fmpe's settings are chosen (``scripts/select_fmpe.py`` and the studies beside it)
+are seed :data:`SELECTION_SEED`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ from fmbench.task import Task
 
 #: Rows per cached chunk.
 CHUNK = 1000
+#: The largest seed a benchmark cell may train on; the seeds above belong to the held-out streams.
+MAX_BENCHMARK_SEED = 999_999
+#: Calibration pairs of benchmark seed ``s`` are simulations of seed ``CALIBRATION_SEED_OFFSET + s``.
+CALIBRATION_SEED_OFFSET = 1_000_000
+#: The seed of the held-out simulations that settings are chosen on (never a reference posterior).
+SELECTION_SEED = 2_000_001
 
 
 class BudgetError(ValueError):
@@ -108,6 +120,20 @@ class SimulationCache:
         x = torch.cat([c["x"] for c in chunks])[:budget]
         valid = torch.isfinite(x).all(dim=1) & torch.isfinite(theta).all(dim=1)
         return Simulations(theta=theta[valid], x=x[valid], budget=budget, num_invalid=int((~valid).sum()))
+
+
+def check_benchmark_seed(seed: object) -> int:
+    """Returns ``seed`` if a benchmark cell may train on it (an integer in ``0 .. MAX_BENCHMARK_SEED``),
+    else raises ``ValueError``: a larger seed would train on a held-out stream's simulations."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"a seed must be a non-negative integer, got {seed!r}")
+    if seed > MAX_BENCHMARK_SEED:
+        raise ValueError(
+            f"seed {seed} is reserved: benchmark seeds go up to {MAX_BENCHMARK_SEED:,}; the seeds above draw "
+            f"the held-out calibration pairs ({CALIBRATION_SEED_OFFSET:,} + seed) and the held-out "
+            f"selection set ({SELECTION_SEED:,}), which no method may train on"
+        )
+    return int(seed)
 
 
 def check_budget(budget: object) -> int:

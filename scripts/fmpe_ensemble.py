@@ -39,7 +39,7 @@ from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.train import Standardizer, split_indices
 from fmbench.method import FitContext
 from fmbench.registries import get_method, get_task
-from fmbench.simulations import SimulationCache
+from fmbench.simulations import SELECTION_SEED, SimulationCache
 
 #: Network k starts from this seed plus k.
 INIT_SEED = 100
@@ -83,7 +83,7 @@ def main() -> None:
         "--net-dir", type=Path, required=True, help="where the networks are kept (named by task and settings)"
     )
     parser.add_argument("--sim-cache", type=Path, default=Path("results/fmpe_grid/simulations"))
-    parser.add_argument("--heldout-seed", type=int, default=2_000_001)
+    parser.add_argument("--heldout-seed", type=int, default=SELECTION_SEED)
     parser.add_argument("--nll-pairs", type=int, default=1000, help="held-out pairs of the NLL")
     parser.add_argument("--c2st-observations", type=parse_observations, default=())
     parser.add_argument("--threads", type=int, default=1)

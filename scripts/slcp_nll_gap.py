@@ -32,7 +32,7 @@ from torch.distributions import Distribution, MultivariateNormal
 from fmbench.cli import parse_budget
 from fmbench.registries import get_method, get_task
 from fmbench.results import Cell
-from fmbench.simulations import SimulationCache
+from fmbench.simulations import SELECTION_SEED, SimulationCache
 
 #: Diagonal jitter of sbibm's slcp simulator.
 EPS = 1e-6
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/fmpe_grid"), help="the grid's folder")
     parser.add_argument("--pairs", type=int, default=100, help="held-out pairs")
     parser.add_argument("--prior-draws", type=int, default=2**21, help="prior draws per pair (evidence)")
-    parser.add_argument("--heldout-seed", type=int, default=2_000_001)
+    parser.add_argument("--heldout-seed", type=int, default=SELECTION_SEED)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--csv", type=Path, help="also write the per-pair figures here")
     parser.add_argument(

@@ -32,6 +32,7 @@ def test_methods_lists_settings(capsys) -> None:
         (["--budgets", "ten"], "positive integer"),
         (["--observations", "0-3"], "1..10"),
         (["--observations", "11"], "1..10"),
+        (["--seeds", "2000001"], "held-out selection set"),
         (["--set", "npe_nsf.learning_rate=-1"], "learning_rate: must be positive"),
         (["--set", "npe_nsf"], "METHOD.NAME=VALUE"),
         (["--c2st-backend", "magic"], "unknown C2ST backend"),

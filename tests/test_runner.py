@@ -101,6 +101,8 @@ def test_samples_outside_the_prior_are_rejected_and_counted(tmp_path) -> None:
         ({"methods": ("npe_nfs",)}, KeyError, "did you mean 'npe_nsf'"),
         ({"budgets": (0,)}, ValueError, "positive integer"),
         ({"observations": (11,)}, ValueError, "1..10"),
+        ({"seeds": (-1,)}, ValueError, "non-negative integer"),
+        ({"seeds": (1_000_001,)}, ValueError, "seed 1000001 is reserved"),
         ({"tasks": ("toy_unavailable",)}, TaskUnavailableError, "needs a licence"),
         ({"settings": {"toy_exact": {"bogus": 1}}}, ValueError, "unknown setting"),
     ],

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from fmbench.registries import get_task
-from fmbench.simulations import CHUNK, BudgetError, SimulationCache, check_budget
+from fmbench.simulations import (
+    CALIBRATION_SEED_OFFSET,
+    CHUNK,
+    MAX_BENCHMARK_SEED,
+    SELECTION_SEED,
+    BudgetError,
+    SimulationCache,
+    check_benchmark_seed,
+    check_budget,
+)
 
 
 def test_budgets_are_nested_prefixes(tmp_path) -> None:
@@ -44,3 +53,16 @@ def test_invalid_simulations_are_dropped_and_counted(tmp_path) -> None:
 def test_bad_budgets_are_rejected(bad) -> None:
     with pytest.raises(BudgetError, match="positive integer"):
         check_budget(bad)
+
+
+def test_benchmark_seeds_stay_out_of_the_held_out_streams() -> None:
+    assert check_benchmark_seed(0) == 0 and check_benchmark_seed(MAX_BENCHMARK_SEED) == MAX_BENCHMARK_SEED
+    # every benchmark seed's calibration stream lies above every benchmark seed and below the selection set
+    assert CALIBRATION_SEED_OFFSET > MAX_BENCHMARK_SEED
+    assert CALIBRATION_SEED_OFFSET + MAX_BENCHMARK_SEED < SELECTION_SEED
+    for seed in (MAX_BENCHMARK_SEED + 1, CALIBRATION_SEED_OFFSET + 1, SELECTION_SEED):
+        with pytest.raises(ValueError, match="reserved"):
+            check_benchmark_seed(seed)
+    for bad in (-1, 1.0, True, "1"):
+        with pytest.raises(ValueError, match="non-negative integer"):
+            check_benchmark_seed(bad)
