@@ -30,6 +30,11 @@ class MethodConfig:
     Subclasses validate their fields in ``__post_init__`` and raise :class:`ConfigError` naming the field.
     """
 
+    #: Settings added after results were recorded, each with the value that behaves as before it existed:
+    #: at that value a setting stays out of :meth:`hash`, so the cells recorded before it keep their hash
+    #: (and resume); at any other value it enters the hash like every setting.
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {}
+
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-serialisable dict."""
         return dataclasses.asdict(self)
@@ -45,7 +50,12 @@ class MethodConfig:
         """A short stable hash of the settings and :meth:`hash_extra` (first 12 hex digits of SHA-256 of
         sorted JSON); the runner passes the cell's ``budget``."""
         extra = self.hash_extra(budget)
-        payload = {**self.to_dict(), "__extra__": extra} if extra else self.to_dict()
+        settings = {
+            name: value
+            for name, value in self.to_dict().items()
+            if not (name in self.HASH_NEUTRAL and value == self.HASH_NEUTRAL[name])
+        }
+        payload = {**settings, "__extra__": extra} if extra else settings
         blob = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -119,6 +119,17 @@ CANDIDATES: dict[str, dict[str, object]] = {
         "lr_patience": "auto",
         "early_stopping_patience": "auto",
     },
+    # Dropout inside the residual blocks (dingo's ``dropout``), against the mild overfitting of slcp at 1e4.
+    **{
+        f"glu_alpha4_dropout{p}": {"conditioning": "glu", "time_prior_exponent": 4.0, "dropout": p}
+        for p in (0.1, 0.3, 0.5)
+    },
+    "glu_large_alpha4_dropout0.2": {
+        "conditioning": "glu",
+        "hidden_features": LARGE,
+        "time_prior_exponent": 4.0,
+        "dropout": 0.2,
+    },
     "glu_patient_alpha4": {
         "conditioning": "glu",
         "time_prior_exponent": 4.0,

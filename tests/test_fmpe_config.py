@@ -38,6 +38,9 @@ from fmbench.registries import get_method, method_names
         ({"rtol": -1e-3}, "rtol"),
         ({"divergence": "trace"}, "divergence"),
         ({"sigma_min": 1.0}, "sigma_min"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"dropout": "some"}, "dropout"),
     ],
 )
 def test_bad_settings_raise_naming_the_field(overrides: dict, field: str) -> None:
@@ -196,3 +199,17 @@ def test_a_tier_field_at_its_default_stays_out_of_the_hash() -> None:
     assert tier.conditioning == "auto" and "conditioning" not in tier.record()
     assert tier_for(10_000).record()["conditioning"] == ("concat", "glu")
     assert FmpeConfig().resolved(1000, GLU_MIN_X_DIM).conditioning == "glu"
+
+
+def test_settings_added_after_the_grid_keep_its_hashes_at_their_neutral_value() -> None:
+    # the hashes of the committed cells (results/fmpe_grid, results/fmpe_1e5): they must still resume
+    fmpe = get_method("fmpe")
+    assert [fmpe.config.hash(b) for b in (1000, 10_000, 100_000)] == [
+        "de25bcd4658a",
+        "4927c226d4f4",
+        "7424868ce4b6",
+    ]
+    assert FmpeConfig.HASH_NEUTRAL == {"dropout": 0.0}
+    assert get_method("fmpe", {"dropout": 0}).config.hash(10_000) == "4927c226d4f4"
+    assert get_method("fmpe", {"dropout": 0.3}).config.hash(10_000) != "4927c226d4f4"
+    assert get_method("fmpe", {"dropout": 0.3}).config.to_dict()["dropout"] == 0.3  # recorded in rows

@@ -95,14 +95,20 @@ def test_standardizer_round_trip_and_log_det() -> None:
 
 
 @pytest.mark.parametrize(
-    "name, conditioning", [("fmpe", "auto"), ("fmpe_vp", "auto"), ("fmpe", "glu"), ("fmpe", "glu_theta")]
+    "name, conditioning, dropout",
+    [("fmpe", "auto", 0.0), ("fmpe_vp", "auto", 0.0), ("fmpe", "glu", 0.3), ("fmpe", "glu_theta", 0.0)],
 )
-def test_fit_returns_a_posterior_that_honours_the_contract(name: str, conditioning: str) -> None:
+def test_fit_returns_a_posterior_that_honours_the_contract(
+    name: str, conditioning: str, dropout: float
+) -> None:
     torch.manual_seed(1)
     theta, x = simulations(300)
-    settings = {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4"}
+    settings = {"hidden_features": "16,16", "max_epochs": 3, "steps": 4, "solver": "rk4", "dropout": dropout}
     method = get_method(name, {**settings, "conditioning": conditioning})
     posterior = method.fit(theta, x, prior(), FitContext(budget=300, seed=1))
+    blocks = posterior.net.blocks  # type: ignore[attr-defined]
+    expected = torch.nn.Dropout if dropout else torch.nn.Identity
+    assert all(isinstance(b.dropout, expected) and getattr(b.dropout, "p", 0.0) == dropout for b in blocks)
     cost = posterior.cost
     candidates = method.config.resolved(300, 2).candidates()  # type: ignore[attr-defined]
     assert cost.epochs == 3 * len(candidates) and cost.num_parameters > 0 and cost.passes_per_sample == 16

@@ -72,3 +72,22 @@ def test_a_network_pickled_before_conditioning_was_stored_still_loads(conditioni
     loaded = torch.load(tmp_path / "net.pt", weights_only=False)
     assert loaded.conditioning == conditioning
     assert torch.equal(loaded(t, theta, x), expected)
+
+
+def test_dropout_acts_in_training_only_and_old_blocks_load_without_it(tmp_path) -> None:  # noqa: ANN001
+    torch.manual_seed(4)
+    net = VectorField(2, 3, (8, 8), "glu", dropout=0.5)
+    theta, x, t = torch.randn(16, 2), torch.randn(16, 3), torch.rand(16, 1)
+    net.train()
+    assert not torch.equal(net(t, theta, x), net(t, theta, x))
+    net.eval()
+    assert torch.equal(net(t, theta, x), net(t, theta, x))
+    with pytest.raises(ValueError, match="dropout"):
+        VectorField(2, 3, (8,), "glu", dropout=1.0)
+    plain = VectorField(2, 3, (8, 8), "glu")
+    expected = plain(t, theta, x)
+    for block in plain.blocks:
+        del block.dropout  # the layout of fits saved before dropout existed
+    torch.save(plain, tmp_path / "net.pt")
+    loaded = torch.load(tmp_path / "net.pt", weights_only=False)
+    assert torch.equal(loaded(t, theta, x), expected)

@@ -77,7 +77,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from fmbench.fmpe.network import ACTIVATIONS, CONDITIONINGS
 from fmbench.fmpe.ode import DIVERGENCES, SOLVERS, OdeSettings
@@ -222,6 +222,9 @@ class FlowConfig(MethodConfig):
         f"auto: by budget (BUDGET_TIERS), else glu when x_dim >= {GLU_MIN_X_DIM}",
     )
     activation: str = setting("gelu", f"activation: {' | '.join(ACTIVATIONS)}")
+    dropout: float = setting(
+        0.0, "dropout probability inside every residual block, in [0, 1) (dingo's dropout); 0: none"
+    )
     time_prior_exponent: Any = setting(
         AUTO,
         "alpha of the time prior p(t) ~ t^alpha (> -1; 0 is uniform); several, e.g. '1,4': one fit each, "
@@ -252,6 +255,9 @@ class FlowConfig(MethodConfig):
     log_prob_solver: str = setting("dopri5", f"log_prob ODE solver: {' | '.join(SOLVERS)}")
     divergence: str = setting("exact", f"divergence in log_prob: {' | '.join(DIVERGENCES)}")
 
+    #: ``dropout`` came after the committed grid; at 0 it is the network the grid ran.
+    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {"dropout": 0.0}
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_features", _widths(self.hidden_features))
         object.__setattr__(
@@ -270,6 +276,13 @@ class FlowConfig(MethodConfig):
             "activation",
             f"must be one of {', '.join(ACTIVATIONS)}; got {self.activation!r}",
         )
+        require(
+            isinstance(self.dropout, int | float) and not isinstance(self.dropout, bool),
+            "dropout",
+            f"must be a number in [0, 1), got {self.dropout!r}",
+        )
+        require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout!r}")
+        object.__setattr__(self, "dropout", float(self.dropout))
         object.__setattr__(
             self,
             "time_prior_exponent",

@@ -159,7 +159,9 @@ class _FlowMatching(Method):
         """One vector field trained with ``c`` (one of the resolved config's candidates) on ``split``; its
         weights start from torch's global generator as it stands (``scripts/fmpe_ensemble.py`` seeds it
         per network to fit several on one split)."""
-        net = VectorField(theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation)
+        net = VectorField(
+            theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation, c.dropout
+        )
         net = net.to(context.device)
         path = c.build_path()
         result = train_vector_field(

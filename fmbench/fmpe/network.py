@@ -3,7 +3,8 @@ r"""The vector-field network :math:`v(t, \theta_t, x)`: a dense residual network
 Layout (after dingo's ``DenseResidualNet``, the network of the FMPE paper): a linear layer to the first
 width, one residual block per entry of ``widths`` with a linear resize between blocks of different widths,
 and a linear output layer to ``theta_dim``. A residual block is
-:math:`h \mapsto h + g \odot W_2\,\phi(W_1\,\phi(h))` with activation :math:`\phi`, where the gate
+:math:`h \mapsto h + g \odot W_2\,\mathrm{drop}(\phi(W_1\,\phi(h)))` with activation :math:`\phi` and
+dropout (off by default; where nflows' residual block, which dingo uses, puts it), where the gate
 :math:`g` is 1 or a gated linear unit's :math:`\mathrm{sigmoid}(W_c\,c)` of a context :math:`c`
 (:math:`\mathrm{GLU}(a, b) = a \odot \mathrm{sigmoid}(b)`, Dauphin et al. 2017). The conditioning decides
 what is the input and what the context:
@@ -51,7 +52,8 @@ class _ParameterTimeGate(nn.Linear):
 
 
 class ResidualBlock(nn.Module):
-    """:math:`h + g \\odot W_2 \\phi(W_1 \\phi(h))`, the gate ``g`` from the context when there is one.
+    """:math:`h + g \\odot W_2\\,\\mathrm{drop}(\\phi(W_1 \\phi(h)))`, the gate ``g`` from the context when
+    there is one.
 
     Args:
         features: Width of the block.
@@ -60,11 +62,20 @@ class ResidualBlock(nn.Module):
             the gate's logits ``(B, F)``, where ``a`` is ``t`` (``"glu"``) or ``[theta_t, t]``
             (``"glu_theta"``). Called after the block's own layers, so that parameters are drawn in a
             fixed order.
+        dropout: Probability of zeroing each hidden unit before :math:`W_2` in training; 0 (the default)
+            leaves the block as it was before the setting existed.
     """
 
-    def __init__(self, features: int, activation: str, make_gate: Callable[[int], nn.Module | None]) -> None:
+    def __init__(
+        self,
+        features: int,
+        activation: str,
+        make_gate: Callable[[int], nn.Module | None],
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.act = ACTIVATIONS[activation]()
+        self.dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.linear1 = nn.Linear(features, features)
         self.linear2 = nn.Linear(features, features)
         nn.init.uniform_(self.linear2.weight, -1e-3, 1e-3)  # start close to the identity (as nflows)
@@ -74,10 +85,15 @@ class ResidualBlock(nn.Module):
     def forward(self, h: Tensor, a: Tensor, x: Tensor) -> Tensor:
         """``h`` ``(B or 1, F)``, the gate's inputs ``a`` ``(B, 1 or D + 1)`` and ``x`` ``(B or 1, x_dim)``
         -> ``(B, F)``."""
-        out = self.linear2(self.act(self.linear1(self.act(h))))
+        out = self.linear2(self.dropout(self.act(self.linear1(self.act(h)))))
         if self.gate is not None:
             out = out * torch.sigmoid(self.gate(a, x))
         return h + out
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, also a block saved before dropout existed (it had none)."""
+        state["_modules"].setdefault("dropout", nn.Identity())
+        super().__setstate__(state)
 
 
 class VectorField(nn.Module):
@@ -89,6 +105,7 @@ class VectorField(nn.Module):
         widths: Width of each residual block, e.g. ``(64, 128, 128, 64)``.
         conditioning: A name in :data:`CONDITIONINGS` (see the module docstring).
         activation: A name in :data:`ACTIVATIONS`.
+        dropout: Dropout probability inside every residual block, in ``[0, 1)``.
     """
 
     def __init__(
@@ -98,10 +115,13 @@ class VectorField(nn.Module):
         widths: Sequence[int],
         conditioning: str = "concat",
         activation: str = "gelu",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         widths = list(widths)
         self.theta_dim, self.x_dim, self.conditioning = theta_dim, x_dim, conditioning
         self.input: nn.Module
@@ -119,7 +139,7 @@ class VectorField(nn.Module):
                 return _ParameterTimeGate(theta_dim + 1, features)
             return None
 
-        self.blocks = nn.ModuleList(ResidualBlock(w, activation, gate) for w in widths)
+        self.blocks = nn.ModuleList(ResidualBlock(w, activation, gate, dropout) for w in widths)
         pairs = zip(widths[:-1], widths[1:], strict=True)
         self.resize = nn.ModuleList(nn.Linear(a, b) if a != b else nn.Identity() for a, b in pairs)
         self.output = nn.Linear(widths[-1], theta_dim)
