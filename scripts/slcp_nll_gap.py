@@ -16,6 +16,8 @@ files are not committed). The held-out pairs are the first ``--pairs`` of ``scri
 
 Usage:
     nice python scripts/slcp_nll_gap.py --method fmpe --budget 1e4 --pairs 300
+    nice python scripts/slcp_nll_gap.py --method fmpe --budget 1e4 --pairs 300 --set fmpe.dropout=0.3 \
+        --out results/fmpe_dropout_1e4 --sim-cache results/fmpe_grid/simulations
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
-from fmbench.cli import parse_budget
+from fmbench.cli import parse_budget, parse_setting
 from fmbench.registries import get_method, get_task
 from fmbench.results import Cell
 from fmbench.simulations import SELECTION_SEED, SimulationCache
@@ -67,6 +69,17 @@ def main() -> None:
     parser.add_argument("--budget", type=parse_budget, default=10_000)
     parser.add_argument("--seed", type=int, default=1, help="the grid cell's seed")
     parser.add_argument("--out", type=Path, default=Path("results/fmpe_grid"), help="the grid's folder")
+    parser.add_argument(
+        "--set",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="the settings the cell was run with (they decide its hash), as for fmbench run",
+    )
+    parser.add_argument(
+        "--sim-cache", type=Path, help="the run's simulation cache (default: OUT/simulations)"
+    )
     parser.add_argument("--pairs", type=int, default=100, help="held-out pairs")
     parser.add_argument("--prior-draws", type=int, default=2**21, help="prior draws per pair (evidence)")
     parser.add_argument("--heldout-seed", type=int, default=SELECTION_SEED)
@@ -78,13 +91,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = get_task("slcp")
-    method = get_method(args.method)
+    if any(method != args.method for method, _, _ in args.set):
+        parser.error(f"--set takes settings of --method: {args.method}.NAME=VALUE")
+    method = get_method(args.method, {name: value for _, name, value in args.set})
     cell = Cell("slcp", args.method, args.budget, args.seed, method.config.hash(args.budget))
     fit_path = cell.fit_path(args.out)
     if not fit_path.exists():
         parser.error(f"no fit at {fit_path}; run the grid cell first (fmbench run --tasks slcp ...)")
     posterior = torch.load(fit_path, weights_only=False).posterior  # our own file
-    held = SimulationCache(args.out / "simulations").get(task, args.heldout_seed, max(args.pairs, 5_000))
+    held = SimulationCache(args.sim_cache or args.out / "simulations").get(
+        task, args.heldout_seed, max(args.pairs, 5_000)
+    )
     torch.manual_seed(args.heldout_seed)
     fit_nll, true_nll, ess = [], [], []
     with torch.no_grad():
