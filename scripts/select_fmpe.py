@@ -124,6 +124,7 @@ CANDIDATES: dict[str, dict[str, object]] = {
         f"glu_alpha4_dropout{p}": {"conditioning": "glu", "time_prior_exponent": 4.0, "dropout": p}
         for p in (0.1, 0.3, 0.5)
     },
+    "tier_dropout0.3": {"dropout": 0.3},
     "glu_large_alpha4_dropout0.2": {
         "conditioning": "glu",
         "hidden_features": LARGE,
