@@ -70,6 +70,15 @@ def parse_setting(text: str) -> tuple[str, str, Any]:
     return method, name, value
 
 
+def settings_by_method(items: Sequence[tuple[str, str, Any]]) -> dict[str, dict[str, Any]]:
+    """Parsed ``--set`` items (:func:`parse_setting`) -> ``{method: {name: value}}``, the later of two
+    values of one setting winning."""
+    settings: dict[str, dict[str, Any]] = {}
+    for method, name, value in items:
+        settings.setdefault(method, {})[name] = value
+    return settings
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fmbench``."""
     parser = _Parser(prog="fmbench", description="FMPE against NPE on the sbibm tasks.", epilog=EXAMPLE)
@@ -219,9 +228,7 @@ def _run(args: argparse.Namespace) -> int:
     from fmbench.metrics import C2ST_BACKENDS
     from fmbench.runner import Grid, RunOptions, run_grid
 
-    settings: dict[str, dict[str, Any]] = {}
-    for method, name, value in args.set:
-        settings.setdefault(method, {})[name] = value
+    settings = settings_by_method(args.set)
     if args.coverage_pairs < 0:
         raise UsageError(f"--coverage-pairs must be 0 or positive, got {args.coverage_pairs}")
     if args.c2st_backend not in C2ST_BACKENDS:

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from fmbench.cli import parse_budget, parse_observations, parse_setting
+from fmbench.cli import parse_budget, parse_observations, parse_setting, settings_by_method
 from fmbench.evaluate import evaluate
 from fmbench.fmpe.config import FlowConfig
 from fmbench.fmpe.method import FlowPosterior, Fmpe, validation_nll
@@ -89,9 +89,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="CSV of the scores")
     args = parser.parse_args()
-    if any(method != "fmpe" for method, _, _ in args.set):
+    by_method = settings_by_method(args.set)
+    if set(by_method) - {"fmpe"}:
         parser.error("--set takes fmpe settings: fmpe.NAME=VALUE")
-    settings = {name: value for _, name, value in args.set}
+    settings = by_method.get("fmpe", {})
     if args.networks < 1 or any(not 1 <= k <= args.networks for k in args.only or []):
         parser.error(f"--networks must be positive and --only within 1..{args.networks}")
     torch.set_num_threads(args.threads)
@@ -112,14 +113,14 @@ def main() -> None:
 
     args.net_dir.mkdir(parents=True, exist_ok=True)
     fits: dict[int, FlowPosterior] = {}
+    stem = f"{args.task}_budget{args.budget}_seed{args.seed}_{method.config.hash(args.budget)}"
+    context = FitContext(args.budget, args.seed)
     for k in args.only or range(1, args.networks + 1):
-        stem = f"{args.task}_budget{args.budget}_seed{args.seed}_{method.config.hash(args.budget)}"
         path = args.net_dir / f"{stem}_network{k}.pt"
         if path.exists():
             fits[k] = torch.load(path, weights_only=False)  # our own file
             continue
         torch.manual_seed(INIT_SEED + k)
-        context = FitContext(args.budget, args.seed)
         fits[k] = Fmpe.fit_candidate(config, theta, x, theta_scale, x_scale, split, context)
         torch.save(fits[k], path)
         print(f"network {k}: {fits[k].cost.epochs} epochs", flush=True)

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
-from fmbench.cli import parse_budget, parse_setting
+from fmbench.cli import parse_budget, parse_setting, settings_by_method
 from fmbench.registries import get_method, get_task
 from fmbench.results import Cell
 from fmbench.simulations import SELECTION_SEED, SimulationCache
@@ -91,9 +91,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = get_task("slcp")
-    if any(method != args.method for method, _, _ in args.set):
+    settings = settings_by_method(args.set)
+    if set(settings) - {args.method}:
         parser.error(f"--set takes settings of --method: {args.method}.NAME=VALUE")
-    method = get_method(args.method, {name: value for _, name, value in args.set})
+    method = get_method(args.method, settings.get(args.method))
     cell = Cell("slcp", args.method, args.budget, args.seed, method.config.hash(args.budget))
     fit_path = cell.fit_path(args.out)
     if not fit_path.exists():
