@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
@@ -59,6 +60,8 @@ class SupportPosterior(Posterior):
         try:
             samples = sample_within_prior(self._posterior, self._prior, n, x_o).samples
         except SamplingError as err:
+            if not torch.isfinite(err.unrejected).all():
+                raise  # NaN samples have no rank: the fit's coverage fails rather than read as all-zero
             self.rejected.append(False)
             return err.unrejected
         self.rejected.append(True)

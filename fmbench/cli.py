@@ -1,8 +1,9 @@
 """The ``fmbench`` command line: ``tasks``, ``methods``, ``run`` and ``report``.
 
 Bad input (an unknown task or method, a malformed budget, an observation out of range, an output folder
-that cannot be written, a bad method setting) exits with status 2 and a one-line message, before
-anything is written.
+that cannot be written, a bad method setting, an unknown or absent device, a broken plugin file) exits
+with status 2 and a one-line message, before anything is written. A run in which any job failed exits
+with status 1 after a one-line summary; its finished rows are kept and a re-run retries the failed jobs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fmbench import __version__, registries
+
+EXECUTOR_NAMES = ("serial", "process", "local", "slurm")
 
 EXAMPLE = (
     "example: fmbench run --tasks two_moons gaussian_linear --methods npe_nsf npe_maf "
@@ -68,6 +71,37 @@ def parse_setting(text: str) -> tuple[str, str, Any]:
     except json.JSONDecodeError:
         value = raw
     return method, name, value
+
+
+def parse_setting_pair(text: str) -> tuple[str, Any]:
+    """``"timeout_min=60"`` -> ``("timeout_min", 60)``; values are read as JSON, else kept as text."""
+    key, sep, raw = text.partition("=")
+    if not (sep and key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def check_device(text: str) -> str:
+    """``text`` if it names a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``), else
+    raises :class:`UsageError`."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"unknown device {text!r}; valid: cpu, cuda, cuda:N") from None
+    if device.type == "cpu":
+        return text
+    if device.type != "cuda":
+        raise UsageError(f"device {text!r} is not supported; valid: cpu, cuda, cuda:N")
+    if not torch.cuda.is_available():
+        raise UsageError(f"device {text!r}: this machine has no CUDA device (torch {torch.__version__})")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"device {text!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    return text
 
 
 def settings_by_method(items: Sequence[tuple[str, str, Any]]) -> dict[str, dict[str, Any]]:
@@ -183,6 +217,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--report", action="store_true", help="write the report into OUT when the grid is done")
+    scale = run.add_argument_group("running on more machines (see the README)")
+    scale.add_argument(
+        "--jobs",
+        type=parse_budget,
+        default=1,
+        metavar="N",
+        help="jobs at once: local worker processes (default 1: everything in this process)",
+    )
+    scale.add_argument(
+        "--executor",
+        choices=EXECUTOR_NAMES,
+        default=None,
+        help="serial (this process), process (a local process pool; the default with --jobs > 1), "
+        "local (submitit's local executor) or slurm (a SLURM job array through submitit)",
+    )
+    scale.add_argument(
+        "--jobs-per-gpu",
+        type=parse_budget,
+        default=1,
+        metavar="K",
+        help="with --device cuda and --executor process: worker processes sharing each visible GPU",
+    )
+    scale.add_argument(
+        "--cpu-methods",
+        nargs="+",
+        default=[],
+        metavar="METHOD",
+        help="methods whose jobs stay on CPU workers even with --device cuda",
+    )
+    scale.add_argument(
+        "--observations-per-job",
+        type=parse_budget,
+        default=1,
+        metavar="N",
+        help="observations one evaluation job evaluates (default 1)",
+    )
+    scale.add_argument(
+        "--slurm",
+        action="append",
+        default=[],
+        type=parse_setting_pair,
+        metavar="KEY=VALUE",
+        help="a submitit SLURM parameter, e.g. slurm_partition=gpu, timeout_min=120, cpus_per_task=2, "
+        "gpus_per_node=1, mem_gb=16 (repeatable)",
+    )
+    scale.add_argument(
+        "--slurm-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a JSON file of submitit SLURM parameters (the --slurm items override it)",
+    )
+    scale.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="with --executor slurm: submit every job and return; collect later with --collect",
+    )
+    scale.add_argument(
+        "--collect",
+        action="store_true",
+        help="run nothing: rebuild the table from OUT, say what is missing or failed, write the report",
+    )
     report = sub.add_parser("report", help="leaderboard, summary, timings and figure from a results table")
     report.add_argument("results", type=Path, metavar="OUT", help="a run's output folder or a results CSV")
     report.add_argument("--to", type=Path, default=None, metavar="DIR", help="report folder (default: OUT)")
@@ -193,7 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fmbench`` command; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        registries.load_plugin_files(args.plugin)
+        try:
+            registries.load_plugin_files(args.plugin)
+        except registries.PluginError as err:
+            raise UsageError(str(err)) from None
         return COMMANDS[args.command](args)
     except UsageError as err:
         print(f"fmbench: error: {err}", file=sys.stderr)
@@ -226,7 +325,7 @@ def _methods(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from fmbench.calibration import CalibrationOptions
     from fmbench.metrics import C2ST_BACKENDS
-    from fmbench.runner import Grid, RunOptions, run_grid
+    from fmbench.runner import Grid, RunOptions
 
     settings = settings_by_method(args.set)
     if args.coverage_pairs < 0:
@@ -235,6 +334,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown C2ST backend {args.c2st_backend!r}; valid: {', '.join(sorted(C2ST_BACKENDS))}"
         )
+    device = check_device(args.device)
     try:
         grid = Grid(
             tasks=tuple(args.tasks),
@@ -244,27 +344,120 @@ def _run(args: argparse.Namespace) -> int:
             observations=args.observations,
             settings=settings,
         )
-    except (KeyError, ValueError, RuntimeError) as err:
+        registries.METHODS.check(list(args.cpu_methods))
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:
         raise UsageError(str(err)) from None
     _check_writable(args.out)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     options = RunOptions(
         out=args.out,
         num_samples=args.num_samples,
         c2st_backend=args.c2st_backend,
-        device=args.device,
+        device=device,
         sim_cache=args.sim_cache,
         show_progress=not args.no_progress,
         calibration=CalibrationOptions(num_pairs=args.coverage_pairs, num_samples=args.coverage_samples),
     )
-    path = run_grid(grid, options)
-    print(f"results: {path}")
+    if args.collect:
+        return _collect(grid, options, args.report)
+    return _execute(grid, options, args)
+
+
+def _execute(grid: Any, options: Any, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from fmbench.jobs import WorkerSetup
+    from fmbench.runner import run_grid, submit_without_waiting
+
+    name = args.executor or ("serial" if args.jobs == 1 else "process")
+    if args.no_wait and name != "slurm":
+        raise UsageError("--no-wait goes with --executor slurm")
+    if name != "serial":  # several jobs at once: no per-fit bars, one torch thread each unless told
+        options = replace(options, show_progress=False)
+    threads = args.threads or (None if name == "serial" else 1)
+    if name == "serial" and args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    setup = WorkerSetup(options, grid.settings, tuple(str(Path(p).resolve()) for p in args.plugin), threads)
+    executor = _executor(name, setup, args)
+    if args.no_wait:
+        count = submit_without_waiting(grid, options, executor, args.observations_per_job)
+        print(f"submitted {count} jobs; when they have run: the same command with --collect")
+        return 0
+    summary = run_grid(
+        grid,
+        options,
+        executor,
+        observations_per_job=args.observations_per_job,
+        cpu_methods=args.cpu_methods,
+    )
+    print(f"results: {summary.table}")
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.report:
         _write_report(args.out, None)
-    return 0
+    print(f"fmbench: {summary.line()}", file=sys.stderr if not summary.ok else sys.stdout)
+    return 0 if summary.ok else 1
+
+
+def _executor(name: str, setup: Any, args: argparse.Namespace) -> Any:
+    from fmbench import executors
+
+    if name == "serial":
+        return executors.SerialExecutor(setup)
+    if name == "process":
+        gpus: tuple[int, ...] = ()
+        if setup.options.device.startswith("cuda"):
+            import torch
+
+            gpus = tuple(range(torch.cuda.device_count()))
+        return executors.ProcessExecutor(setup, args.jobs, gpus, args.jobs_per_gpu)
+    parameters = _slurm_parameters(args) if name == "slurm" else {}
+    folder = Path(args.out) / "logs" / name
+    parallel = args.jobs if name == "local" or args.jobs > 1 else None
+    try:
+        return executors.SubmititExecutor(setup, name, folder, parallel, parameters)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise UsageError(f"--executor {name}: {err}") from None
+
+
+def _slurm_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    if args.slurm_config:
+        try:
+            parameters = json.loads(Path(args.slurm_config).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UsageError(f"--slurm-config {args.slurm_config}: {err}") from None
+        if not isinstance(parameters, dict):
+            raise UsageError(f"--slurm-config {args.slurm_config}: expected a JSON object")
+    parameters.update(dict(args.slurm))
+    return parameters
+
+
+def _collect(grid: Any, options: Any, report: bool) -> int:
+    from fmbench.calibration import assemble_coverage
+    from fmbench.results import assemble
+    from fmbench.runner import plan
+
+    table = assemble(Path(options.out))
+    assemble_coverage(Path(options.out))
+    plans = plan(grid, options)
+    failed = table[table.status == "failed"] if len(table) else table
+    missing = sum(len(p.fit.observations) for p in plans)
+    uncalibrated = sum(any(j.kind == "calibrate" for j in p.followers) for p in plans)
+    print(f"results: {Path(options.out) / 'results.csv'} ({len(table)} rows)")
+    if report and len(table):
+        _write_report(options.out, None)
+    if not plans:
+        print("fmbench: the grid is complete")
+        return 0
+    print(
+        f"fmbench: the grid is not complete: {missing} observation(s) without an ok row "
+        f"({len(failed)} failed), {uncalibrated} fit(s) without coverage; run the command without "
+        "--collect to do them",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _check_writable(out: Path) -> None:
@@ -286,7 +479,7 @@ def _write_report(results: Path, to: Path | None) -> None:
 
     try:
         files = write_report(results, to)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     print(f"leaderboard: {files.leaderboard}\nfigure: {files.figure}\ntimings: {files.timings_md}")
 

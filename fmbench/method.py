@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,7 +82,27 @@ class MethodConfig:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        return cls(**overrides)
+        hints = typing.get_type_hints(cls)
+        for name, value in overrides.items():
+            _check_type(name, value, hints.get(name))
+        try:
+            return cls(**overrides)
+        except TypeError as err:
+            raise ConfigError(f"{cls.__name__}: {err}") from None
+
+
+_SIMPLE_TYPES: dict[type, tuple[type, ...]] = {float: (int, float), int: (int,), str: (str,), bool: (bool,)}
+
+
+def _check_type(name: str, value: Any, expected: Any) -> None:
+    """Raises :class:`ConfigError` when ``value`` is not of the setting's simple declared type
+    (``int``, ``float``, ``str``, ``bool``; other annotations are left to the config's own checks)."""
+    accepted = _SIMPLE_TYPES.get(expected)
+    if accepted is None:
+        return
+    wrong_bool = isinstance(value, bool) and expected is not bool
+    if wrong_bool or not isinstance(value, accepted):
+        raise ConfigError(f"{name}: expected {expected.__name__}, got {value!r}")
 
 
 def setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse

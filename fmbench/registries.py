@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -67,9 +68,11 @@ def _load_plugin_file(path: Path) -> None:
     if spec is None or spec.loader is None:
         raise PluginError(f"plugin file {path} is not a Python file")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # so that its posteriors pickle, and unpickle where it is loaded
     try:
         spec.loader.exec_module(module)
     except Exception as err:
+        del sys.modules[spec.name]
         raise PluginError(f"plugin file {path} failed: {type(err).__name__}: {err}") from err
 
 

@@ -1,37 +1,44 @@
-"""The benchmark runner: the evaluation protocol of DESIGN.md over a grid of cells.
+"""The benchmark runner: the evaluation protocol of DESIGN.md over a grid of cells, as jobs.
 
 For every (task, seed) the simulations are drawn once and cached; for every (method, budget) one fit
 is made on the first ``budget`` of them (one *cell*), and evaluated on each requested observation:
 ``num_samples`` posterior samples inside the prior's support, C2ST against sbibm's reference samples,
-timings. Rows are written per observation; a re-run skips every row already ``ok`` and retries failed
-ones. A crash of one fit or one observation becomes a ``failed`` row with its message.
+timings. :func:`plan` splits the grid into jobs (:mod:`fmbench.jobs`): one fit job per cell with work
+left, then, once its fit is on disk, evaluation jobs (``observations_per_job`` observations each) and a
+calibration job. :func:`run_grid` hands them to an executor (:mod:`fmbench.executors`) as their
+dependencies allow and returns a :class:`RunSummary`.
+
+A re-run skips every row already ``ok`` and retries the rest; a job another process is running (its claim
+is held) is waited for, not done twice. A job that fails, or whose worker dies, becomes ``failed`` rows
+for its observations; every other job goes on.
 """
 
 from __future__ import annotations
 
-import json
+import sys
 import time
-import traceback
-import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from fmbench import registries
-from fmbench.calibration import CalibrationOptions, assemble_coverage, calibrate, coverage_path
-from fmbench.evaluate import evaluate
-from fmbench.memory import peak_memory
-from fmbench.method import FitContext, Method, Posterior
-from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
-from fmbench.provenance import provenance
-from fmbench.results import Cell, ResultRow, assemble, read_cell, write_cell
-from fmbench.simulations import SimulationCache, Simulations, check_benchmark_seed, check_budget
-from fmbench.task import Task, TaskUnavailableError
+from fmbench.calibration import assemble_coverage, coverage_path
+from fmbench.executors import Executor, Handle, SerialExecutor, SubmititExecutor, WorkerDied
+from fmbench.jobs import NUM_SAMPLES, Job, JobOutcome, RunOptions, WorkerSetup, record_failure
+from fmbench.results import Cell, assemble, read_cell
+from fmbench.simulations import check_benchmark_seed, check_budget
+from fmbench.store import claim_path, is_claimed
+from fmbench.task import TaskUnavailableError
 
-NUM_SAMPLES = 10_000
+__all__ = ["NUM_SAMPLES", "Grid", "RunOptions", "RunSummary", "plan", "run_grid"]
+
+Settings = dict[str, dict[str, Any]]
+
+#: Seconds between looks at jobs in flight and at claims held by other processes.
+POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -78,166 +85,204 @@ class Grid:
         """Number of fits in the grid."""
         return len(self.tasks) * len(self.methods) * len(self.budgets) * len(self.seeds)
 
+    def cells(self) -> list[Cell]:
+        """The grid's cells, task by task."""
+        cells = []
+        for task in self.tasks:
+            for seed in self.seeds:
+                for method in self.methods:
+                    config = registries.get_method(method, self.settings.get(method)).config
+                    cells.extend(Cell(task, method, b, seed, config.hash(b)) for b in self.budgets)
+        return cells
+
 
 @dataclass(frozen=True)
-class RunOptions:
-    """How to run a grid.
+class CellPlan:
+    """The jobs of one cell: its fit job, then the jobs that need the fit."""
+
+    fit: Job
+    followers: tuple[Job, ...]
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
 
     Attributes:
-        out: Output folder (results table, cell files, fits, simulation cache).
-        num_samples: Posterior samples per observation.
-        c2st_backend: Name of the C2ST implementation (see ``fmbench.metrics.C2ST_BACKENDS``).
-        device: Torch device of the methods.
-        sim_cache: Simulation cache folder (default ``out/simulations``).
-        show_progress: Draw progress bars.
-        keep_fits: Keep fitted posteriors on disk, so an interrupted cell resumes without refitting.
-        calibration: Held-out coverage of every fit (``num_pairs=0`` turns it off).
+        table: Path of the results table.
+        jobs: Jobs that ran (or were waited for) in this run.
+        failures: The jobs that failed, with their messages.
+        notes: Messages of jobs that succeeded with something to say.
     """
 
-    out: Path
-    num_samples: int = NUM_SAMPLES
-    c2st_backend: str = "torch"
-    device: str = "cpu"
-    sim_cache: Path | None = None
-    show_progress: bool = True
-    keep_fits: bool = True
-    calibration: CalibrationOptions = CalibrationOptions()
+    table: Path
+    jobs: int = 0
+    failures: list[JobOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every job succeeded."""
+        return not self.failures
+
+    def line(self) -> str:
+        """One line: ``"all 40 jobs done"`` or ``"3 of 40 jobs failed: ..."``."""
+        if self.ok:
+            return f"all {self.jobs} jobs done" if self.jobs else "nothing to do: every job was already done"
+        first = "; ".join(f"{o.job.label}: {o.message}" for o in self.failures[:3])
+        more = f"; and {len(self.failures) - 3} more" if len(self.failures) > 3 else ""
+        return f"{len(self.failures)} of {self.jobs} jobs failed: {first}{more}"
 
 
-def run_grid(grid: Grid, options: RunOptions) -> Path:
-    """Runs every cell of ``grid`` not yet done in ``options.out``; returns the results table's path."""
+def plan(
+    grid: Grid,
+    options: RunOptions,
+    observations_per_job: int = 1,
+    cpu_methods: Iterable[str] = (),
+) -> list[CellPlan]:
+    """The jobs of every cell of ``grid`` with work left in ``options.out``."""
+    out, cpu = Path(options.out), set(cpu_methods)
+    plans = []
+    for cell in grid.cells():
+        ok = {r.observation for r in read_cell(cell, out) if r.status == "ok"}
+        todo = tuple(i for i in grid.observations if i not in ok)
+        calibrate = options.calibration.num_pairs > 0 and not coverage_path(cell, out).exists()
+        if not (todo or calibrate):
+            continue
+        device = "cpu" if cell.method in cpu else options.device
+        chunks = [todo[k : k + observations_per_job] for k in range(0, len(todo), observations_per_job)]
+        followers = [Job("evaluate", cell, chunk, device) for chunk in chunks]
+        if calibrate:
+            followers.append(Job("calibrate", cell, (), device))
+        plans.append(CellPlan(Job("fit", cell, todo, device), tuple(followers)))
+    return plans
+
+
+def run_grid(
+    grid: Grid,
+    options: RunOptions,
+    executor: Executor | None = None,
+    observations_per_job: int = 1,
+    cpu_methods: Iterable[str] = (),
+) -> RunSummary:
+    """Runs every job of ``grid`` not yet done in ``options.out`` on ``executor`` (default: serially in
+    this process) and rebuilds the results table."""
     out = Path(options.out)
-    cache = SimulationCache(options.sim_cache or out / "simulations")
-    cells = [
-        (task, method, budget, seed)
-        for task in grid.tasks
-        for seed in grid.seeds
-        for method in grid.methods
-        for budget in grid.budgets
-    ]
-    bar = tqdm(cells, desc="grid", unit="fit", disable=not options.show_progress)
-    for task_name, method_name, budget, seed in bar:
-        bar.set_postfix_str(f"{task_name} {method_name} {budget} seed {seed}")
-        task = registries.get_task(task_name)
-        method = registries.get_method(method_name, grid.settings.get(method_name))
-        cell = Cell(task_name, method_name, budget, seed, method.config.hash(budget))
-        _run_cell(cell, task, method, grid.observations, cache, options)
+    executor = executor or SerialExecutor(WorkerSetup(options, grid.settings))
+    plans = plan(grid, options, observations_per_job, cpu_methods)
+    summary = RunSummary(out / "results.csv")
+    try:
+        _Scheduler(executor, options, grid.settings, summary).run(plans)
+    finally:
+        executor.close()
         assemble(out)
         assemble_coverage(out)
-    return out / "results.csv"
+    return summary
 
 
-def _run_cell(
-    cell: Cell,
-    task: Task,
-    method: Method,
-    observations: tuple[int, ...],
-    cache: SimulationCache,
-    options: RunOptions,
-) -> None:
-    out = Path(options.out)
-    rows = {r.observation: r for r in read_cell(cell, out)}
-    todo = [i for i in observations if i not in rows or rows[i].status != "ok"]
-    calibrated = options.calibration.num_pairs <= 0 or coverage_path(cell, out).exists()
-    if not todo and calibrated:
-        return
-    base = _base_row(cell, method, options)
-    sims = cache.get(task, cell.seed, cell.budget)
-    base.num_invalid_simulations = sims.num_invalid
-    try:
-        fit = _fit_or_load(cell, task, method, sims, options)
-    except Exception as err:  # noqa: BLE001 - a crashed fit is recorded, not raised
-        for i in todo:
-            rows[i] = _failed(base, i, "fit", err)
-        write_cell(cell, out, list(rows.values()))
-        tqdm.write(f"{_label(cell)}: fit failed: {err}")
-        return
-    base.fit_s = fit.fit_s
-    base.peak_memory_mb = fit.peak_memory_mb
-    base.epochs = fit.posterior.cost.epochs
-    base.num_parameters = fit.posterior.cost.num_parameters
-    for i in todo:
-        rows[i] = _evaluate(base, i, task, fit.posterior, options)
-        write_cell(cell, out, list(rows.values()))
-    try:
-        unrejected = calibrate(cell, task, fit.posterior, cache, out, options.calibration)
-    except Exception as err:  # noqa: BLE001 - the rows stay; a re-run retries the calibration
-        tqdm.write(f"{_label(cell)}: calibration failed: {type(err).__name__}: {err}")
-        return
-    if unrejected:
-        tqdm.write(
-            f"{_label(cell)}: coverage: {unrejected} held-out pair(s) had almost no posterior samples inside "
-            "the prior and were ranked on unrejected samples (support_rejection = False)"
-        )
+def submit_without_waiting(
+    grid: Grid, options: RunOptions, executor: SubmititExecutor, observations_per_job: int = 1
+) -> int:
+    """Submits every job at once: the fits as one SLURM array, the rest as a second array that starts
+    when the first has ended. Returns the number of jobs submitted."""
+    plans = plan(grid, options, observations_per_job)
+    fits = executor.submit([p.fit for p in plans])
+    executor.depend_on(fits)
+    followers = executor.submit([job for p in plans for job in p.followers])
+    return len(fits) + len(followers)
 
 
-def _label(cell: Cell) -> str:
-    return f"{cell.task} {cell.method} {cell.budget} seed {cell.seed}"
+class _Scheduler:
+    """Submits jobs as their fits appear, waits for claims held elsewhere, records deaths."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        options: RunOptions,
+        settings: dict[str, dict[str, Any]],
+        summary: RunSummary,
+    ) -> None:
+        self.executor, self.options, self.settings, self.summary = executor, options, settings, summary
+        self.ready: list[Job] = []
+        self.alone: list[Job] = []  # in flight when a pool broke: retried one at a time
+        self.tried_alone: set[Job] = set()
+        self.waiting: list[Job] = []  # claimed by another process
+        self.running: list[Handle] = []
+        self.followers: dict[Job, tuple[Job, ...]] = {}
+
+    def run(self, plans: list[CellPlan]) -> None:
+        for p in plans:
+            self.ready.append(p.fit)
+            self.followers[p.fit] = p.followers
+        total = sum(1 + len(p.followers) for p in plans)
+        show = self.options.show_progress and not isinstance(self.executor, SerialExecutor)
+        with tqdm(total=total, desc="jobs", unit="job", disable=not show) as self.bar:
+            while self.ready or self.alone or self.waiting or self.running:
+                self._submit()
+                self._collect()
+                self._wake()
+        self.summary.jobs = total
+
+    def _submit(self) -> None:
+        if self.alone:
+            if not self.running:
+                self.running += self.executor.submit([self.alone.pop(0)])
+            return
+        batch: list[Job] = []
+        for job in list(self.ready):
+            if self.executor.free(job, pending=[b for b in batch if b.device == job.device]):
+                batch.append(job)
+                self.ready.remove(job)
+        if batch:
+            self.running += self.executor.submit(batch)
+
+    def _collect(self) -> None:
+        finished = [h for h in self.running if h.done()]
+        if not finished:
+            time.sleep(POLL_S)
+            return
+        for handle in finished:
+            self.running.remove(handle)
+            try:
+                outcome = handle.outcome()
+            except WorkerDied as death:
+                if not death.attributable and handle.job not in self.tried_alone:
+                    self.tried_alone.add(handle.job)
+                    self.alone.append(handle.job)
+                    continue
+                outcome = JobOutcome(handle.job, "failed", f"{handle.job.kind}: {death}")
+                self._record_death(outcome)
+            self._handle(outcome)
+
+    def _handle(self, outcome: JobOutcome) -> None:
+        job = outcome.job
+        if outcome.status == "busy":
+            self.waiting.append(job)
+            return
+        self.bar.update(1)
+        self.bar.set_postfix_str(job.label)
+        followers = self.followers.pop(job, ())
+        if outcome.status == "failed":
+            self.summary.failures.append(outcome)
+            _say(f"{job.label}: {outcome.message}")
+            self.bar.update(len(followers))
+        elif outcome.fused:
+            self.bar.update(len(followers))
+        else:
+            self.ready.extend(followers)
+        if outcome.status == "done" and outcome.message:
+            self.summary.notes.append(f"{job.label}: {outcome.message}")
+
+    def _wake(self) -> None:
+        for job in list(self.waiting):
+            if not is_claimed(claim_path(self.options.out, job.name)):
+                self.waiting.remove(job)
+                self.ready.append(job)
+
+    def _record_death(self, outcome: JobOutcome) -> None:
+        method = registries.get_method(outcome.job.cell.method, self.settings.get(outcome.job.cell.method))
+        record_failure(outcome.job, method, self.options, outcome.message)
 
 
-def _base_row(cell: Cell, method: Method, options: RunOptions) -> ResultRow:
-    return ResultRow(
-        task=cell.task,
-        method=cell.method,
-        budget=cell.budget,
-        seed=cell.seed,
-        observation=0,
-        c2st_backend=options.c2st_backend,
-        num_samples=options.num_samples,
-        method_config_hash=cell.config_hash,
-        method_config=json.dumps(method.config.to_dict(), sort_keys=True),
-        metric_conventions=(
-            f"c2st: {C2ST_CONVENTION}; mmd: {MMD_CONVENTION}; "
-            f"{options.num_samples} samples; outside-prior rejected"
-        ),
-        **provenance(options.device),
-    )
-
-
-@dataclass(frozen=True)
-class Fit:
-    """A fitted posterior with what fitting it cost."""
-
-    posterior: Posterior
-    fit_s: float
-    peak_memory_mb: float | None
-
-
-def _fit_or_load(cell: Cell, task: Task, method: Method, sims: Simulations, options: RunOptions) -> Fit:
-    path = cell.fit_path(Path(options.out))
-    if options.keep_fits and path.exists():
-        return torch.load(path, weights_only=False)  # our own file, written below
-    torch.manual_seed(cell.seed)
-    context = FitContext(
-        budget=sims.budget, seed=cell.seed, device=options.device, show_progress=options.show_progress
-    )
-    start = time.perf_counter()
-    with peak_memory(options.device) as memory:
-        posterior = method.fit(sims.theta, sims.x, task.prior, context)
-    fit = Fit(posterior, time.perf_counter() - start, memory.megabytes)
-    if options.keep_fits:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(fit, path)
-        except Exception as err:  # noqa: BLE001 - an unpicklable posterior only costs a refit on resume
-            warnings.warn(
-                f"{cell.method}: fitted posterior not saved ({err}); a resume will refit", stacklevel=2
-            )
-            path.unlink(missing_ok=True)
-    return fit
-
-
-def _evaluate(base: ResultRow, i: int, task: Task, posterior: Posterior, options: RunOptions) -> ResultRow:
-    try:
-        torch.manual_seed(base.seed * 1000 + i)
-        result = evaluate(task, posterior, i, options.num_samples, options.c2st_backend, options.device)
-    except Exception as err:  # noqa: BLE001 - a crashed observation is recorded, not raised
-        return _failed(base, i, "evaluation", err)
-    return ResultRow(**{**base.__dict__, "observation": i, **result.__dict__})
-
-
-def _failed(base: ResultRow, i: int, stage: str, err: BaseException) -> ResultRow:
-    where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
-    at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
-    message = f"{stage}: {type(err).__name__}: {err}{at}".replace("\n", " ")
-    return ResultRow(**{**base.__dict__, "observation": i, "status": "failed", "error": message[:500]})
+def _say(message: str) -> None:
+    tqdm.write(f"fmbench: {message}", file=sys.stderr)

@@ -49,18 +49,22 @@ def sample_within_prior(
         SamplingError: the acceptance rate falls below ``min_acceptance`` (after at least ``n`` draws).
     """
     accepted: list[Tensor] = []
-    have, drawn = 0, 0
+    have, drawn, nonfinite = 0, 0, 0
     first = torch.empty(0)
     while have < n:
         rate = have / drawn if drawn else 1.0
         if drawn >= n and rate < min_acceptance:
             message = f"only {rate:.2%} of {drawn} samples fell inside the prior's support"
+            if nonfinite:
+                message += f"; {nonfinite} of them were NaN or infinite"
             raise SamplingError(message, unrejected=first)
         ask = n if drawn == 0 else min(int((n - have) / max(rate, min_acceptance) * 1.2) + 16, 10 * n)
         batch = posterior.sample(ask, x_o).detach().to("cpu", torch.float32)
         if drawn == 0:
             first = batch
-        keep = batch[within_support(prior, batch)]
+        finite = torch.isfinite(batch).all(dim=-1)
+        nonfinite += int((~finite).sum())
+        keep = batch[finite & within_support(prior, batch)]
         accepted.append(keep)
         have += keep.shape[0]
         drawn += ask

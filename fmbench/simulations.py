@@ -2,8 +2,10 @@
 
 Simulations are drawn in chunks of :data:`CHUNK` rows; chunk ``k`` of seed ``s`` is drawn with torch
 seeded from ``(s, k)`` alone, so the data at any index never depends on how many rows were asked for:
-the 1e3 set is always the first 1e3 rows of the 1e4 set (nested budgets). Chunks are cached on disk and
-written atomically, so concurrent jobs and killed runs never see a half-written chunk.
+the 1e3 set is always the first 1e3 rows of the 1e4 set (nested budgets). Chunks are cached on disk,
+simulated under a lock (concurrent jobs never simulate one chunk twice) and written atomically (killed
+runs never leave a half-written one). A chunk that cannot be read back or has the wrong shape is reported
+with its path and simulated again: its seed makes the new one identical to what it should have been.
 
 The harness, not the method, enforces the budget: a method receives exactly the first ``budget`` rows,
 minus the rows whose simulation failed (non-finite x), whose number is recorded.
@@ -18,8 +20,7 @@ are seed :data:`SELECTION_SEED`.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fmbench.store import DamagedFileError, load_torch, locked, save_torch
 from fmbench.task import Task
 
 #: Rows per cached chunk.
@@ -41,6 +43,10 @@ SELECTION_SEED = 2_000_001
 
 class BudgetError(ValueError):
     """A budget that is not a positive integer."""
+
+
+class SimulationError(RuntimeError):
+    """Simulations that no method can be fitted on (every row of a budget invalid)."""
 
 
 @dataclass(frozen=True)
@@ -73,16 +79,16 @@ def _simulate_chunk(task: Task, seed: int, chunk: int) -> dict[str, Tensor]:
     return {"theta": theta, "x": x}
 
 
-def _save_atomic(obj: dict[str, Tensor], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def _check_chunk(data: object, task: Task, path: Path) -> dict[str, Tensor]:
+    """``data`` if it is a whole chunk of ``task``, else raises :class:`DamagedFileError`."""
+    shapes = {"theta": (CHUNK, task.theta_dim), "x": (CHUNK, task.x_dim)}
+    if not isinstance(data, dict) or set(data) != set(shapes):
+        raise DamagedFileError(path, "not a simulation chunk")
+    for key, shape in shapes.items():
+        if not isinstance(data[key], Tensor) or tuple(data[key].shape) != shape:
+            got = tuple(data[key].shape) if isinstance(data[key], Tensor) else type(data[key]).__name__
+            raise DamagedFileError(path, f"{key} has shape {got}, expected {shape}")
+    return data
 
 
 class SimulationCache:
@@ -101,16 +107,24 @@ class SimulationCache:
     def _chunk(self, task: Task, seed: int, chunk: int) -> dict[str, Tensor]:
         path = self._chunk_path(task, seed, chunk)
         if path.exists():
-            return torch.load(path, weights_only=True)
-        data = _simulate_chunk(task, seed, chunk)
-        _save_atomic(data, path)
+            try:
+                return _check_chunk(load_torch(path, weights_only=True), task, path)
+            except DamagedFileError as err:
+                print(f"fmbench: {err}; simulating it again", file=sys.stderr)
+        with locked(path.with_name(f".{path.name}.lock")):
+            if path.exists():  # another job may have written it while this one waited
+                try:
+                    return _check_chunk(load_torch(path, weights_only=True), task, path)
+                except DamagedFileError:
+                    pass
+            data = _simulate_chunk(task, seed, chunk)
+            save_torch(data, path)
         return data
 
     def prepare(self, task: Task, seed: int, budget: int) -> None:
-        """Makes sure the first ``budget`` rows are on disk."""
+        """Makes sure the first ``budget`` rows are on disk (and readable)."""
         for k in range(math.ceil(check_budget(budget) / CHUNK)):
-            if not self._chunk_path(task, seed, k).exists():
-                self._chunk(task, seed, k)
+            self._chunk(task, seed, k)
 
     def get(self, task: Task, seed: int, budget: int) -> Simulations:
         """The first ``budget`` simulations of ``(task, seed)``, with invalid rows dropped and counted."""
@@ -119,6 +133,11 @@ class SimulationCache:
         theta = torch.cat([c["theta"] for c in chunks])[:budget]
         x = torch.cat([c["x"] for c in chunks])[:budget]
         valid = torch.isfinite(x).all(dim=1) & torch.isfinite(theta).all(dim=1)
+        if not valid.any():
+            raise SimulationError(
+                f"all {budget} simulations of task {task.name!r} (seed {seed}) returned non-finite values; "
+                "no method can be fitted on them"
+            )
         return Simulations(theta=theta[valid], x=x[valid], budget=budget, num_invalid=int((~valid).sum()))
 
 

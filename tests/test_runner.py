@@ -15,7 +15,7 @@ def _run(
     tmp_path, methods=("toy_exact",), tasks=("toy_gaussian",), budgets=(200,), observations=(1, 2), **kw
 ):
     grid = Grid(tasks=tasks, methods=methods, budgets=budgets, observations=observations, **kw)
-    return pd.read_csv(run_grid(grid, RunOptions(out=tmp_path, num_samples=500, show_progress=False)))
+    return pd.read_csv(run_grid(grid, RunOptions(out=tmp_path, num_samples=500, show_progress=False)).table)
 
 
 def test_rows_are_tidy_with_provenance_and_an_exact_posterior_scores_one_half(tmp_path) -> None:

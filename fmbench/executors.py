@@ -1,0 +1,266 @@
+"""Where jobs run: in this process, in local worker processes, or through submitit (locally or on SLURM).
+
+Every executor runs :func:`fmbench.jobs.run_job` and hands back a :class:`Handle` per job; the runner
+(:mod:`fmbench.runner`) decides what to submit when. No executor schedules anything of its own:
+
+- :class:`SerialExecutor`: one job at a time in this process (``--jobs 1``, the default).
+- :class:`ProcessExecutor`: the standard library's process pool, ``--jobs N`` workers (spawned, each with
+  its own torch threads). With CUDA, one pool per visible GPU with ``--jobs-per-gpu K`` workers, each
+  pool pinned to its GPU through ``CUDA_VISIBLE_DEVICES``; jobs kept on CPU go to a CPU pool.
+- :class:`SubmititExecutor`: submitit's executors, ``local`` (one subprocess per job, ``--jobs N`` at a
+  time) or ``slurm`` (the jobs submitted together as one SLURM job array, logs under ``OUT/logs``).
+
+A worker that dies abruptly (killed, out of memory, ``os._exit``) raises :class:`WorkerDied` from
+:meth:`Handle.outcome`. submitit runs each job in its own process, so the death names its job; a process
+pool breaks as a whole, so the runner retries the jobs that were in flight, each alone, to find which.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from abc import ABC, abstractmethod
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from fmbench.jobs import Job, JobOutcome, WorkerSetup, run_job
+
+#: The executors ``--executor`` accepts.
+EXECUTORS = ("serial", "process", "local", "slurm")
+
+
+class WorkerDied(RuntimeError):
+    """The process running a job died without returning.
+
+    Attributes:
+        attributable: Whether the death is known to be this job's (else it may be a pool neighbour's).
+    """
+
+    def __init__(self, message: str, attributable: bool) -> None:
+        super().__init__(message)
+        self.attributable = attributable
+
+
+class Handle(ABC):
+    """A submitted job."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    @abstractmethod
+    def done(self) -> bool:
+        """Whether the job has ended (returned, failed or died)."""
+
+    @abstractmethod
+    def outcome(self) -> JobOutcome:
+        """The job's outcome; raises :class:`WorkerDied` if its process died."""
+
+
+class Executor(ABC):
+    """Runs jobs somewhere; :meth:`free` says whether one more of a kind of job can start now."""
+
+    @abstractmethod
+    def free(self, job: Job, pending: list[Job]) -> bool:
+        """Whether ``job`` can start now besides the jobs in flight and ``pending`` (jobs of the same
+        device about to be submitted with it) without exceeding the executor's workers."""
+
+    @abstractmethod
+    def submit(self, jobs: list[Job]) -> list[Handle]:
+        """Submits ``jobs`` together (one SLURM array where that applies)."""
+
+    def close(self) -> None:  # noqa: B027 - most executors hold nothing to release
+        """Releases the workers."""
+
+
+class _Ready(Handle):
+    def __init__(self, job: Job, outcome: JobOutcome) -> None:
+        super().__init__(job)
+        self._outcome = outcome
+
+    def done(self) -> bool:
+        return True
+
+    def outcome(self) -> JobOutcome:
+        return self._outcome
+
+
+class SerialExecutor(Executor):
+    """Runs each job in this process when it is submitted."""
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        self.setup = setup
+
+    def free(self, job: Job, pending: list[Job]) -> bool:
+        return not pending
+
+    def submit(self, jobs: list[Job]) -> list[Handle]:
+        return [_Ready(job, run_job(job, self.setup)) for job in jobs]
+
+
+class _FutureHandle(Handle):
+    def __init__(self, job: Job, future: Future, pool: _Pool) -> None:
+        super().__init__(job)
+        self.future = future
+        self.pool = pool
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def outcome(self) -> JobOutcome:
+        try:
+            return self.future.result()
+        except BrokenProcessPool:
+            self.pool.broken = True
+            raise WorkerDied(
+                "its worker process died abruptly (killed, out of memory, or os._exit)", attributable=False
+            ) from None
+
+
+def _init_worker(visible_devices: str | None) -> None:
+    if visible_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices
+
+
+class _Pool:
+    """One process pool with its size, its GPU (if any) and its jobs in flight."""
+
+    def __init__(self, size: int, visible_devices: str | None) -> None:
+        self.size = size
+        self.visible_devices = visible_devices
+        self.broken = False
+        self.running: list[_FutureHandle] = []
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.size,
+            mp_context=multiprocessing.get_context("spawn"),  # fork is unsafe once torch has threads
+            initializer=_init_worker,
+            initargs=(self.visible_devices,),
+        )
+
+    def slots(self) -> int:
+        self.running = [h for h in self.running if not h.done()]
+        return self.size - len(self.running)
+
+    def submit(self, job: Job, setup: WorkerSetup) -> _FutureHandle:
+        if self.broken and not self.running:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool, self.broken = self._start(), False
+        handle = _FutureHandle(job, self._pool.submit(run_job, job, setup), self)
+        self.running.append(handle)
+        return handle
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ProcessExecutor(Executor):
+    """Local worker processes: ``workers`` for CPU jobs, and ``jobs_per_gpu`` per GPU for CUDA jobs.
+
+    Args:
+        setup: What every worker needs.
+        workers: Worker processes for jobs on CPU.
+        gpus: Indices of the GPUs to use (empty: none).
+        jobs_per_gpu: Worker processes sharing each GPU.
+    """
+
+    def __init__(
+        self, setup: WorkerSetup, workers: int, gpus: tuple[int, ...] = (), jobs_per_gpu: int = 1
+    ) -> None:
+        self.setup = setup
+        self.cpu = _Pool(workers, None)
+        self.gpu = [_Pool(jobs_per_gpu, str(g)) for g in gpus]
+
+    def _pools(self, job: Job) -> list[_Pool]:
+        return self.gpu if job.device.startswith("cuda") and self.gpu else [self.cpu]
+
+    def free(self, job: Job, pending: list[Job]) -> bool:
+        return sum(pool.slots() for pool in self._pools(job)) > len(pending)
+
+    def submit(self, jobs: list[Job]) -> list[Handle]:
+        handles: list[Handle] = []
+        for job in jobs:
+            pool = max(self._pools(job), key=_Pool.slots)
+            handles.append(pool.submit(job, self.setup))
+        return handles
+
+    def close(self) -> None:
+        for pool in [self.cpu, *self.gpu]:
+            pool.close()
+
+
+class _SubmititHandle(Handle):
+    def __init__(self, job: Job, submitted: Any) -> None:
+        super().__init__(job)
+        self.submitted = submitted
+
+    def done(self) -> bool:
+        return self.submitted.done()
+
+    def outcome(self) -> JobOutcome:
+        try:
+            return self.submitted.result()
+        except Exception as err:  # noqa: BLE001 - submitit's errors for a job that did not return
+            lines = [line for line in str(err).strip().splitlines() if line.strip()]
+            last = lines[-1] if lines else type(err).__name__
+            where = f"; log: {self.submitted.paths.stderr}"
+            message = f"its job {self.submitted.job_id} ended without a result: {last}{where}"
+            raise WorkerDied(message, attributable=True) from None
+
+
+class SubmititExecutor(Executor):
+    """Jobs submitted through submitit, ``cluster`` ``"local"`` or ``"slurm"``.
+
+    Args:
+        setup: What every job needs.
+        cluster: ``"local"`` (subprocesses on this machine) or ``"slurm"``.
+        folder: Where submitit keeps its pickles and the jobs' logs.
+        parallel: Jobs running at once (locally: the workers; on SLURM: the array's parallelism,
+            ``None`` for no limit).
+        parameters: submitit's executor parameters (``timeout_min``, ``slurm_partition``,
+            ``cpus_per_task``, ``gpus_per_node``, ``mem_gb``, ``slurm_additional_parameters``, ...).
+    """
+
+    def __init__(
+        self,
+        setup: WorkerSetup,
+        cluster: str,
+        folder: Path,
+        parallel: int | None,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        import submitit
+
+        self.setup = setup
+        self.parallel = parallel
+        self.running: list[_SubmititHandle] = []
+        self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        self.parameters = {"timeout_min": 24 * 60, "name": "fmbench", **(parameters or {})}
+        if cluster == "slurm" and parallel:
+            self.parameters.setdefault("slurm_array_parallelism", parallel)
+        self.executor.update_parameters(**self.parameters)
+
+    def free(self, job: Job, pending: list[Job]) -> bool:
+        self.running = [h for h in self.running if not h.done()]
+        return self.parallel is None or len(self.running) + len(pending) < self.parallel
+
+    def submit(self, jobs: list[Job]) -> list[Handle]:
+        if not jobs:
+            return []
+        with self.executor.batch():
+            submitted = [self.executor.submit(run_job, job, self.setup) for job in jobs]
+        handles = [_SubmititHandle(job, s) for job, s in zip(jobs, submitted, strict=True)]
+        self.running.extend(handles)
+        return handles
+
+    def depend_on(self, handles: list[Handle]) -> None:
+        """Makes the next submission start on SLURM only after ``handles`` have ended (``afterany``)."""
+        submitted = [h.submitted for h in handles if isinstance(h, _SubmititHandle)]
+        ids = sorted({str(s.job_id).split("_")[0] for s in submitted})
+        if ids:
+            extra = dict(self.parameters.get("slurm_additional_parameters", {}))
+            extra["dependency"] = "afterany:" + ":".join(ids)
+            self.executor.update_parameters(slurm_additional_parameters=extra)

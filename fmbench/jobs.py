@@ -1,0 +1,325 @@
+"""Units of work of a grid: fitting a cell, evaluating some of its observations, calibrating it.
+
+Each job depends only on files in the output folder (the simulation cache, the cell's fit file, its rows),
+so any worker that shares the folder can run it: the runner's own process, a local worker process, or a
+SLURM job. :func:`run_job` is the one entry point a worker calls. A job first takes its claim
+(:class:`fmbench.store.Claim`); if another live process holds it, the job returns ``busy`` at once and
+the runner waits for that process instead of doing the work twice. Every job is idempotent: a fit job
+whose fit file is readable, or an evaluation job whose rows are already ``ok``, does nothing.
+
+A job that fails records its failure where a user will look: a fit failure becomes a ``failed`` row for
+each observation it was to evaluate, an evaluation failure a ``failed`` row for that observation, with
+the stage and the message. A calibration failure writes no row (the rows stay valid) and is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from fmbench import registries
+from fmbench.calibration import CalibrationOptions, calibrate
+from fmbench.evaluate import evaluate
+from fmbench.memory import peak_memory
+from fmbench.method import FitContext, Method, Posterior
+from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
+from fmbench.provenance import provenance
+from fmbench.results import Cell, ResultRow, merge_rows, read_cell
+from fmbench.simulations import CALIBRATION_SEED_OFFSET, SimulationCache
+from fmbench.store import Claim, DamagedFileError, claim_path, load_torch, save_torch
+from fmbench.task import Task
+
+NUM_SAMPLES = 10_000
+
+JobKind = Literal["fit", "evaluate", "calibrate"]
+Status = Literal["done", "failed", "busy"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a grid's jobs (the same in every worker).
+
+    Attributes:
+        out: Output folder (results table, cell files, fits, simulation cache, claims).
+        num_samples: Posterior samples per observation.
+        c2st_backend: Name of the C2ST implementation (see ``fmbench.metrics.C2ST_BACKENDS``).
+        device: Torch device of the methods (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        sim_cache: Simulation cache folder (default ``out/simulations``).
+        show_progress: Draw the methods' own progress bars (only where one job runs at a time).
+        calibration: Held-out coverage of every fit (``num_pairs=0`` turns it off).
+    """
+
+    out: Path
+    num_samples: int = NUM_SAMPLES
+    c2st_backend: str = "torch"
+    device: str = "cpu"
+    sim_cache: Path | None = None
+    show_progress: bool = True
+    calibration: CalibrationOptions = CalibrationOptions()
+
+    @property
+    def cache(self) -> SimulationCache:
+        """The simulation cache of the run."""
+        return SimulationCache(self.sim_cache or Path(self.out) / "simulations")
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker process needs besides the job: the run options, the method settings, the plugin
+    files to load (their tasks and methods must be registered in every worker) and its torch threads."""
+
+    options: RunOptions
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plugins: tuple[str, ...] = ()
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work on one cell.
+
+    Attributes:
+        kind: ``"fit"``, ``"evaluate"`` or ``"calibrate"``.
+        cell: The cell.
+        observations: For ``evaluate``, the observations to evaluate; for ``fit``, those that get a
+            ``failed`` row if the fit fails.
+        device: Torch device of this job (a method kept on CPU runs there whatever the run's device).
+    """
+
+    kind: JobKind
+    cell: Cell
+    observations: tuple[int, ...] = ()
+    device: str = "cpu"
+
+    @property
+    def name(self) -> str:
+        """Unique name in the output folder (its claim's name)."""
+        obs = f".obs{'_'.join(map(str, self.observations))}" if self.kind == "evaluate" else ""
+        return f"{self.cell.name}.{self.kind}{obs}"
+
+    @property
+    def label(self) -> str:
+        """Human-readable description for progress and messages."""
+        c = self.cell
+        what = f"observation(s) {','.join(map(str, self.observations))}" if self.kind == "evaluate" else ""
+        return f"{self.kind} {c.task} {c.method} {c.budget} seed {c.seed} {what}".rstrip()
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What became of a job.
+
+    Attributes:
+        job: The job.
+        status: ``"done"``; ``"failed"`` (its failure is recorded); ``"busy"`` (another process holds
+            its claim and is doing the work).
+        message: The failure's message, or a note (e.g. unranked calibration pairs).
+        fused: A fit job whose posterior could not be saved evaluated and calibrated the cell itself.
+    """
+
+    job: Job
+    status: Status
+    message: str = ""
+    fused: bool = False
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted posterior with what fitting it cost (the content of a cell's fit file)."""
+
+    posterior: Posterior
+    fit_s: float
+    peak_memory_mb: float | None
+    num_invalid: int | None = None
+
+
+def run_job(job: Job, setup: WorkerSetup) -> JobOutcome:
+    """Runs ``job`` under its claim; the one function every executor calls in its workers."""
+    _prepare_worker(setup)
+    with Claim(claim_path(setup.options.out, job.name)) as claim:
+        if not claim.acquire():
+            return JobOutcome(job, "busy")
+        method = registries.get_method(job.cell.method, setup.settings.get(job.cell.method))
+        task = registries.get_task(job.cell.task)
+        return _RUNNERS[job.kind](job, task, method, setup.options)
+
+
+_prepared: set[tuple[str, ...]] = set()
+
+
+def _prepare_worker(setup: WorkerSetup) -> None:
+    if setup.plugins not in _prepared:
+        registries.load_plugin_files(setup.plugins)
+        _prepared.add(setup.plugins)
+    if setup.threads:
+        torch.set_num_threads(setup.threads)
+
+
+def _run_fit(job: Job, task: Task, method: Method, options: RunOptions) -> JobOutcome:
+    cell, out = job.cell, Path(options.out)
+    if load_fit(cell, out) is not None:
+        return JobOutcome(job, "done")
+    try:
+        fit = _fit(cell, task, method, options, job.device)
+    except Exception as err:  # noqa: BLE001 - a crashed fit is recorded, not raised
+        message = failure_message("fit", err)
+        record_failure(job, method, options, message)
+        return JobOutcome(job, "failed", message)
+    try:
+        save_torch(fit, cell.fit_path(out))
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        note = f"posterior not saved ({type(err).__name__}: {err}); evaluated in the fit's process"
+        fused = _evaluate_in_place(job, task, method, options, fit)
+        return JobOutcome(fused.job, fused.status, f"{note}; {fused.message}".rstrip("; "), fused=True)
+    return JobOutcome(job, "done")
+
+
+def _evaluate_in_place(job: Job, task: Task, method: Method, options: RunOptions, fit: Fit) -> JobOutcome:
+    evaluation = Job("evaluate", job.cell, job.observations, job.device)
+    outcome = _evaluate_fit(evaluation, task, method, options, fit)
+    calibration = _calibrate_fit(Job("calibrate", job.cell, (), job.device), task, options, fit)
+    failed = [o for o in (outcome, calibration) if o.status == "failed"]
+    return JobOutcome(job, "failed" if failed else "done", "; ".join(o.message for o in failed))
+
+
+def _fit(cell: Cell, task: Task, method: Method, options: RunOptions, device: str) -> Fit:
+    sims = options.cache.get(task, cell.seed, cell.budget)
+    torch.manual_seed(cell.seed)
+    context = FitContext(
+        budget=sims.budget, seed=cell.seed, device=device, show_progress=options.show_progress
+    )
+    start = time.perf_counter()
+    with peak_memory(device) as memory:
+        posterior = method.fit(sims.theta, sims.x, task.prior, context)
+    return Fit(posterior, time.perf_counter() - start, memory.megabytes, sims.num_invalid)
+
+
+def load_fit(cell: Cell, out: Path) -> Fit | None:
+    """The cell's saved fit, or ``None`` if there is none; a damaged fit file is reported with its path
+    and removed, so that the cell is fitted again instead of failing on every re-run."""
+    path = cell.fit_path(out)
+    if not path.exists():
+        return None
+    try:
+        fit = load_torch(path, weights_only=False)  # our own file, written by save_torch
+        if not isinstance(fit, Fit) and type(fit).__name__ != "Fit":
+            raise DamagedFileError(path, f"holds a {type(fit).__name__}, not a fit")
+    except DamagedFileError as err:
+        print(f"fmbench: {err}; removing it and fitting again", file=sys.stderr, flush=True)
+        path.unlink(missing_ok=True)
+        return None
+    return fit
+
+
+def _run_evaluate(job: Job, task: Task, method: Method, options: RunOptions) -> JobOutcome:
+    fit = load_fit(job.cell, Path(options.out))
+    if fit is None:
+        message = f"evaluation: no fit of this cell at {job.cell.fit_path(Path(options.out))}"
+        record_failure(job, method, options, message)
+        return JobOutcome(job, "failed", message)
+    return _evaluate_fit(job, task, method, options, fit)
+
+
+def _evaluate_fit(job: Job, task: Task, method: Method, options: RunOptions, fit: Fit) -> JobOutcome:
+    cell, out = job.cell, Path(options.out)
+    done = {r.observation for r in read_cell(cell, out) if r.status == "ok"}
+    base = base_row(cell, method, options, job.device)
+    base.fit_s, base.peak_memory_mb = fit.fit_s, fit.peak_memory_mb
+    base.epochs, base.num_parameters = fit.posterior.cost.epochs, fit.posterior.cost.num_parameters
+    base.num_invalid_simulations = fit.num_invalid
+    errors = []
+    for i in job.observations:
+        if i in done:
+            continue
+        row = _evaluate_one(base, i, task, fit.posterior, options, job.device)
+        merge_rows(cell, out, [row])
+        if row.status != "ok":
+            errors.append(f"observation {i}: {row.error}")
+    return JobOutcome(job, "failed" if errors else "done", "; ".join(errors))
+
+
+def _evaluate_one(
+    base: ResultRow, i: int, task: Task, posterior: Posterior, options: RunOptions, device: str
+) -> ResultRow:
+    try:
+        torch.manual_seed(base.seed * 1000 + i)
+        result = evaluate(task, posterior, i, options.num_samples, options.c2st_backend, device)
+    except Exception as err:  # noqa: BLE001 - a crashed observation is recorded, not raised
+        return failed_row(base, i, failure_message("evaluation", err))
+    return ResultRow(**{**base.__dict__, "observation": i, **result.__dict__})
+
+
+def _run_calibrate(job: Job, task: Task, method: Method, options: RunOptions) -> JobOutcome:
+    fit = load_fit(job.cell, Path(options.out))
+    if fit is None:
+        return JobOutcome(job, "failed", f"calibration: no fit at {job.cell.fit_path(Path(options.out))}")
+    return _calibrate_fit(job, task, options, fit)
+
+
+def _calibrate_fit(job: Job, task: Task, options: RunOptions, fit: Fit) -> JobOutcome:
+    torch.manual_seed(CALIBRATION_SEED_OFFSET + job.cell.seed)
+    try:
+        unranked = calibrate(job.cell, task, fit.posterior, options.cache, options.out, options.calibration)
+    except Exception as err:  # noqa: BLE001 - the rows stay; a re-run retries the calibration
+        return JobOutcome(job, "failed", failure_message("calibration", err))
+    note = (
+        f"coverage: {unranked} held-out pair(s) had almost no posterior samples inside the prior and were "
+        "ranked on unrejected samples (support_rejection = False)"
+        if unranked
+        else ""
+    )
+    return JobOutcome(job, "done", note)
+
+
+_RUNNERS = {"fit": _run_fit, "evaluate": _run_evaluate, "calibrate": _run_calibrate}
+
+
+def base_row(cell: Cell, method: Method, options: RunOptions, device: str) -> ResultRow:
+    """The fields every row of ``cell`` shares (observation 0, no metrics yet)."""
+    return ResultRow(
+        task=cell.task,
+        method=cell.method,
+        budget=cell.budget,
+        seed=cell.seed,
+        observation=0,
+        c2st_backend=options.c2st_backend,
+        num_samples=options.num_samples,
+        method_config_hash=cell.config_hash,
+        method_config=json.dumps(method.config.to_dict(), sort_keys=True),
+        metric_conventions=(
+            f"c2st: {C2ST_CONVENTION}; mmd: {MMD_CONVENTION}; "
+            f"{options.num_samples} samples; outside-prior rejected"
+        ),
+        **provenance(device),
+    )
+
+
+def failed_row(base: ResultRow, i: int, message: str) -> ResultRow:
+    """A ``failed`` row of observation ``i`` with ``message``."""
+    return ResultRow(**{**base.__dict__, "observation": i, "status": "failed", "error": message[:500]})
+
+
+def failure_message(stage: str, err: BaseException) -> str:
+    """``"stage: Type: message (at file:line)"`` on one line."""
+    where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+    return f"{stage}: {type(err).__name__}: {err}{at}".replace("\n", " ")
+
+
+def record_failure(job: Job, method: Method, options: RunOptions, message: str) -> None:
+    """Writes a ``failed`` row with ``message`` for each observation of ``job`` not already ``ok``."""
+    if job.kind == "calibrate" or not job.observations:
+        return
+    done = {r.observation for r in read_cell(job.cell, Path(options.out)) if r.status == "ok"}
+    base = base_row(job.cell, method, options, job.device)
+    rows = [failed_row(base, i, message) for i in job.observations if i not in done]
+    if rows:
+        merge_rows(job.cell, Path(options.out), rows)
