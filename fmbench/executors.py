@@ -112,7 +112,6 @@ class _FutureHandle(Handle):
         try:
             return self.future.result()
         except BrokenProcessPool:
-            self.pool.broken = True
             raise WorkerDied(
                 "its worker process died abruptly (killed, out of memory, or os._exit)", attributable=False
             ) from None
@@ -129,7 +128,6 @@ class _Pool:
     def __init__(self, size: int, visible_devices: str | None) -> None:
         self.size = size
         self.visible_devices = visible_devices
-        self.broken = False
         self.running: list[_FutureHandle] = []
         self._pool = self._start()
 
@@ -146,10 +144,13 @@ class _Pool:
         return self.size - len(self.running)
 
     def submit(self, job: Job, setup: WorkerSetup) -> _FutureHandle:
-        if self.broken and not self.running:
+        try:
+            future = self._pool.submit(run_job, job, setup)
+        except BrokenProcessPool:  # a worker died: its jobs in flight have failed, start a new pool
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool, self.broken = self._start(), False
-        handle = _FutureHandle(job, self._pool.submit(run_job, job, setup), self)
+            self._pool = self._start()
+            future = self._pool.submit(run_job, job, setup)
+        handle = _FutureHandle(job, future, self)
         self.running.append(handle)
         return handle
 

@@ -110,7 +110,7 @@ class RunSummary:
 
     Attributes:
         table: Path of the results table.
-        jobs: Jobs that ran (or were waited for) in this run.
+        jobs: Jobs that ran in this run (the jobs that needed a fit that failed never run).
         failures: The jobs that failed, with their messages.
         notes: Messages of jobs that succeeded with something to say.
     """
@@ -221,7 +221,6 @@ class _Scheduler:
                 self._submit()
                 self._collect()
                 self._wake()
-        self.summary.jobs = total
 
     def _submit(self) -> None:
         if self.alone:
@@ -259,6 +258,7 @@ class _Scheduler:
         if outcome.status == "busy":
             self.waiting.append(job)
             return
+        self.summary.jobs += 1
         self.bar.update(1)
         self.bar.set_postfix_str(job.label)
         followers = self.followers.pop(job, ())

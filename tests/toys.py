@@ -3,11 +3,16 @@
 ``toy_gaussian``: theta ~ N(0, I_2), x = theta + N(0, 0.5^2 I_2); the posterior is Gaussian with
 mean x / (1 + 0.25) and variance 0.25 / 1.25 per dimension. ``toy_exact`` samples that posterior exactly,
 ``toy_crash`` fails to fit, ``toy_nan`` is a task whose simulator fails on a third of the rows,
-``toy_unavailable`` one that cannot simulate here.
+``toy_unavailable`` one that cannot simulate here. For the scale-out tests: ``toy_slow`` is
+``toy_exact`` with a fit that takes a moment, ``toy_nan_samples`` a posterior that returns NaN,
+``toy_exit`` a fit that ends its process abruptly (as an out-of-memory kill would), ``toy_all_nan`` a task
+whose every simulation fails.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +68,13 @@ class ToyNan(ToyGaussian):
         return x
 
 
+class ToyAllNan(ToyGaussian):
+    name = "toy_all_nan"
+
+    def _simulate(self, theta: Tensor) -> Tensor:
+        return torch.full_like(theta, float("nan"))
+
+
 class ToyUnavailable(ToyGaussian):
     name = "toy_unavailable"
 
@@ -111,7 +123,37 @@ class ToyCrash(Method):
         raise RuntimeError("diverged on purpose")
 
 
-TOY_METHODS = ("toy_exact", "toy_crash")
+class ToySlow(ToyExact):
+    Config = ToyConfig
+    description = "toy_exact with a fit that takes 0.4 s (tests only)"
+
+    def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
+        time.sleep(0.4)
+        return super().fit(theta, x, prior, context)
+
+
+class NanPosterior(ExactPosterior):
+    def sample(self, n: int, x_o: Tensor) -> Tensor:
+        return torch.full((n, 2), float("nan"))
+
+
+class ToyNanSamples(Method):
+    Config = ToyConfig
+    description = "a posterior whose samples are all NaN (tests only)"
+
+    def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
+        return NanPosterior(self.config.scale)
+
+
+class ToyExit(Method):
+    Config = ToyConfig
+    description = "ends its process abruptly while fitting (tests only)"
+
+    def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
+        os._exit(3)
+
+
+TOY_METHODS = ("toy_exact", "toy_crash", "toy_slow", "toy_nan_samples", "toy_exit")
 
 
 def register() -> None:
@@ -121,5 +163,9 @@ def register() -> None:
         TASKS.add("toy_gaussian", ToyGaussian)
         TASKS.add("toy_nan", ToyNan)
         TASKS.add("toy_unavailable", ToyUnavailable)
+        TASKS.add("toy_all_nan", ToyAllNan)
         METHODS.add("toy_exact", ToyExact)
         METHODS.add("toy_crash", ToyCrash)
+        METHODS.add("toy_slow", ToySlow)
+        METHODS.add("toy_nan_samples", ToyNanSamples)
+        METHODS.add("toy_exit", ToyExit)

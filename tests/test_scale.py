@@ -1,0 +1,117 @@
+"""Running a grid as jobs: executors agree with each other, faults stay in their cell, bad input stops early."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fmbench.cli import main
+
+PLUGIN = str(Path(__file__).parent / "toy_plugin.py")
+#: Columns that a rerun reproduces exactly on CPU (timings, memory and timestamps differ).
+METRICS = ["task", "method", "budget", "seed", "observation", "status", "c2st", "mmd", "nltp"]
+METRICS += ["rejected_fraction", "num_invalid_simulations", "method_config_hash"]
+
+
+def _run(out: Path, *extra: str, methods=("toy_exact",), tasks=("toy_gaussian",), obs="1-3") -> int:
+    argv = ["--plugin", PLUGIN, "run", "--tasks", *tasks, "--methods", *methods, "--budgets", "200"]
+    argv += ["--observations", obs, "--num-samples", "400", "--coverage-pairs", "20", "--threads", "1"]
+    return main([*argv, "--coverage-samples", "100", "--no-progress", "--out", str(out), *extra])
+
+
+def _metrics(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "results.csv")[METRICS]
+
+
+def _ranks(out: Path) -> pd.Series:
+    return pd.read_csv(out / "coverage.csv").sort_values(["method", "pair"])["rank"].reset_index(drop=True)
+
+
+def test_serial_process_pool_and_submitit_local_give_identical_rows(tmp_path) -> None:
+    methods = ("toy_exact",)
+    runs = {
+        "serial": (),
+        "process": ("--jobs", "2"),
+        "local": ("--executor", "local", "--jobs", "2", "--observations-per-job", "3"),
+    }
+    for name, extra in runs.items():
+        assert _run(tmp_path / name, *extra, methods=methods) == 0, name
+    serial = _metrics(tmp_path / "serial")
+    assert len(serial) == 3 and (serial.status == "ok").all()
+    for name in ("process", "local"):
+        pd.testing.assert_frame_equal(_metrics(tmp_path / name), serial, check_exact=True)
+        pd.testing.assert_series_equal(_ranks(tmp_path / name), _ranks(tmp_path / "serial"), check_exact=True)
+    assert list((tmp_path / "local" / "logs" / "local").glob("*_log.out"))
+
+
+def test_faults_stay_in_their_cell_and_the_run_exits_non_zero(tmp_path, capsys) -> None:
+    methods = ("toy_exact", "toy_crash", "toy_nan_samples", "toy_exit")
+    assert _run(tmp_path, "--jobs", "2", methods=methods, obs="1-2") == 1
+    table = pd.read_csv(tmp_path / "results.csv")
+    by_method = {m: part for m, part in table.groupby("method")}
+    assert (by_method["toy_exact"].status == "ok").all() and len(by_method["toy_exact"]) == 2
+    for method, words in {
+        "toy_crash": "diverged on purpose",
+        "toy_nan_samples": "NaN",
+        "toy_exit": "died abruptly",
+    }.items():
+        part = by_method[method]
+        assert len(part) == 2 and (part.status == "failed").all(), method
+        assert part.error.str.contains(words).all(), (method, part.error.tolist())
+    coverage = pd.read_csv(tmp_path / "coverage.csv")
+    assert set(coverage.method) == {"toy_exact"}  # NaN samples never enter a coverage curve
+    err = capsys.readouterr().err
+    summary = [line for line in err.splitlines() if "jobs failed" in line]
+    assert len(summary) == 1 and summary[0].startswith("fmbench: 5 of 10 jobs failed")
+
+
+def test_a_rerun_retries_only_the_failed_jobs(tmp_path, capsys) -> None:
+    assert _run(tmp_path, methods=("toy_exact", "toy_crash"), obs="1") == 1
+    before = pd.read_csv(tmp_path / "results.csv")
+    capsys.readouterr()
+    assert _run(tmp_path, methods=("toy_exact", "toy_crash"), obs="1") == 1
+    after = pd.read_csv(tmp_path / "results.csv")
+    assert "1 of 1 jobs failed" in capsys.readouterr().err  # only the crashing fit ran again
+    kept = after[after.method == "toy_exact"]
+    assert kept.timestamp.tolist() == before[before.method == "toy_exact"].timestamp.tolist()
+
+
+def test_a_task_whose_simulations_all_fail_gets_one_clear_message(tmp_path) -> None:
+    assert _run(tmp_path, tasks=("toy_all_nan",), obs="1") == 1
+    error = pd.read_csv(tmp_path / "results.csv").error.iloc[0]
+    assert "all 200 simulations of task 'toy_all_nan'" in error
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("--device", "banana"), "unknown device 'banana'"),
+        (("--device", "cuda"), "no CUDA device"),
+        (("--set", "toy_exact.scale=abc"), "scale: expected float, got 'abc'"),
+        (("--executor", "process", "--no-wait"), "--no-wait goes with --executor slurm"),
+        (("--cpu-methods", "toy_exac"), "did you mean 'toy_exact'"),
+    ],
+)
+def test_bad_devices_and_settings_exit_2_before_writing(tmp_path, capsys, extra, words) -> None:
+    pytest.importorskip("torch").cuda.is_available() and extra[1] == "cuda" and pytest.skip("has CUDA")
+    assert _run(tmp_path / "out", *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "out" / "cells").exists()
+
+
+def test_a_broken_plugin_file_exits_2_in_one_line(tmp_path, capsys) -> None:
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("def oops(:\n")
+    assert main(["--plugin", str(plugin), "tasks"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.py" in err[0] and "SyntaxError" in err[0]
+
+
+def test_collect_says_what_is_missing_and_exits_1_until_complete(tmp_path, capsys) -> None:
+    assert _run(tmp_path, "--collect") == 1
+    assert "3 observation(s) without an ok row" in capsys.readouterr().err
+    assert _run(tmp_path) == 0
+    assert _run(tmp_path, "--collect") == 0
