@@ -1,4 +1,4 @@
-"""Running a grid as jobs: executors agree with each other, faults stay in their cell, bad input stops early."""
+"""Running a grid as jobs: executors agree, faults stay in their cell, bad input stops early."""
 
 from __future__ import annotations
 
