@@ -1,0 +1,58 @@
+"""A grid killed (SIGKILL, the whole process group) at ten random moments and re-run after each ends with
+the same table as an uninterrupted run: one ok row per key, the same metrics to the bit (CPU)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+PLUGIN = str(Path(__file__).parent / "toy_plugin.py")
+KEY = ["task", "method", "budget", "seed", "observation"]
+METRICS = [*KEY, "status", "c2st", "mmd", "nltp", "rejected_fraction", "method_config_hash"]
+
+
+def _command(out: Path, jobs: int) -> list[str]:
+    return [
+        sys.executable, "-m", "fmbench.cli", "--plugin", PLUGIN, "run",
+        "--tasks", "toy_gaussian", "--methods", "toy_exact", "toy_slow", "--budgets", "200", "3000",
+        "--observations", "1-3", "--num-samples", "400", "--coverage-pairs", "30",
+        "--coverage-samples", "200", "--threads", "1", "--jobs", str(jobs), "--no-progress",
+        "--report", "--out", str(out),
+    ]  # fmt: skip
+
+
+def _start(out: Path, jobs: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        _command(out, jobs), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def test_a_grid_killed_ten_times_ends_as_an_uninterrupted_run(tmp_path) -> None:
+    start = time.perf_counter()
+    assert _start(tmp_path / "whole", 1).wait(300) == 0
+    duration = time.perf_counter() - start
+    rng = random.Random(0)
+    killed = tmp_path / "killed"
+    for attempt in range(10):
+        run = _start(killed, 1 + attempt % 2)  # every other attempt with two worker processes
+        time.sleep(rng.uniform(0.2, 1.0) * duration)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(60)
+    assert _start(killed, 1).wait(300) == 0
+    whole = pd.read_csv(tmp_path / "whole" / "results.csv")[METRICS]
+    after = pd.read_csv(killed / "results.csv")[METRICS]
+    assert not after.duplicated(KEY).any() and (after.status == "ok").all() and len(after) == 12
+    pd.testing.assert_frame_equal(after, whole, check_exact=True)
+    ranks = [
+        pd.read_csv(f / "coverage.csv").sort_values(["budget", "method", "pair"])
+        for f in (killed, tmp_path / "whole")
+    ]
+    assert ranks[0]["rank"].tolist() == ranks[1]["rank"].tolist()
+    assert (killed / "leaderboard.md").exists()
