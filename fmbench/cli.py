@@ -390,6 +390,7 @@ def _execute(grid: Any, options: Any, args: argparse.Namespace) -> int:
         executor,
         observations_per_job=args.observations_per_job,
         cpu_methods=args.cpu_methods,
+        progress=not args.no_progress,
     )
     print(f"results: {summary.table}")
     for note in summary.notes:

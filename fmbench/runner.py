@@ -164,15 +164,18 @@ def run_grid(
     executor: Executor | None = None,
     observations_per_job: int = 1,
     cpu_methods: Iterable[str] = (),
+    progress: bool | None = None,
 ) -> RunSummary:
     """Runs every job of ``grid`` not yet done in ``options.out`` on ``executor`` (default: serially in
-    this process) and rebuilds the results table."""
+    this process) and rebuilds the results table. ``progress`` draws a bar over the jobs (default:
+    ``options.show_progress``)."""
     out = Path(options.out)
     executor = executor or SerialExecutor(WorkerSetup(options, grid.settings))
     plans = plan(grid, options, observations_per_job, cpu_methods)
     summary = RunSummary(out / "results.csv")
     try:
-        _Scheduler(executor, options, grid.settings, summary).run(plans)
+        show = options.show_progress if progress is None else progress
+        _Scheduler(executor, options, grid.settings, summary).run(plans, show)
     finally:
         executor.close()
         assemble(out)
@@ -210,12 +213,11 @@ class _Scheduler:
         self.running: list[Handle] = []
         self.followers: dict[Job, tuple[Job, ...]] = {}
 
-    def run(self, plans: list[CellPlan]) -> None:
+    def run(self, plans: list[CellPlan], show: bool) -> None:
         for p in plans:
             self.ready.append(p.fit)
             self.followers[p.fit] = p.followers
         total = sum(1 + len(p.followers) for p in plans)
-        show = self.options.show_progress and not isinstance(self.executor, SerialExecutor)
         with tqdm(total=total, desc="jobs", unit="job", disable=not show) as self.bar:
             while self.ready or self.alone or self.waiting or self.running:
                 self._submit()
