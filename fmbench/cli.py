@@ -368,7 +368,7 @@ def _execute(grid: Any, options: Any, args: argparse.Namespace) -> int:
     from fmbench.jobs import WorkerSetup
     from fmbench.runner import run_grid, submit_without_waiting
 
-    name = args.executor or ("serial" if args.jobs == 1 else "process")
+    name = args.executor or ("serial" if args.jobs == 1 and args.jobs_per_gpu == 1 else "process")
     if args.no_wait and name != "slurm":
         raise UsageError("--no-wait goes with --executor slurm")
     if name != "serial":  # several jobs at once: no per-fit bars, one torch thread each unless told
@@ -407,11 +407,9 @@ def _executor(name: str, setup: Any, args: argparse.Namespace) -> Any:
     if name == "serial":
         return executors.SerialExecutor(setup)
     if name == "process":
-        gpus: tuple[int, ...] = ()
+        gpus: tuple[str, ...] = ()
         if setup.options.device.startswith("cuda"):
-            import torch
-
-            gpus = tuple(range(torch.cuda.device_count()))
+            gpus = executors.visible_gpus()
         return executors.ProcessExecutor(setup, args.jobs, gpus, args.jobs_per_gpu)
     parameters = _slurm_parameters(args) if name == "slurm" else {}
     folder = Path(args.out) / "logs" / name

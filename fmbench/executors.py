@@ -117,6 +117,15 @@ class _FutureHandle(Handle):
             ) from None
 
 
+def visible_gpus() -> tuple[str, ...]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` names them (all, if it is unset)."""
+    import torch
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    names = [v.strip() for v in visible.split(",") if v.strip()] if visible is not None else []
+    return tuple(names) if visible is not None else tuple(str(i) for i in range(torch.cuda.device_count()))
+
+
 def _init_worker(visible_devices: str | None) -> None:
     if visible_devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices
@@ -164,16 +173,16 @@ class ProcessExecutor(Executor):
     Args:
         setup: What every worker needs.
         workers: Worker processes for jobs on CPU.
-        gpus: Indices of the GPUs to use (empty: none).
+        gpus: The GPUs to use, as ``CUDA_VISIBLE_DEVICES`` names them (empty: none).
         jobs_per_gpu: Worker processes sharing each GPU.
     """
 
     def __init__(
-        self, setup: WorkerSetup, workers: int, gpus: tuple[int, ...] = (), jobs_per_gpu: int = 1
+        self, setup: WorkerSetup, workers: int, gpus: tuple[str, ...] = (), jobs_per_gpu: int = 1
     ) -> None:
         self.setup = setup
         self.cpu = _Pool(workers, None)
-        self.gpu = [_Pool(jobs_per_gpu, str(g)) for g in gpus]
+        self.gpu = [_Pool(jobs_per_gpu, g) for g in gpus]
 
     def _pools(self, job: Job) -> list[_Pool]:
         return self.gpu if job.device.startswith("cuda") and self.gpu else [self.cpu]

@@ -115,3 +115,21 @@ def test_collect_says_what_is_missing_and_exits_1_until_complete(tmp_path, capsy
     assert "3 observation(s) without an ok row" in capsys.readouterr().err
     assert _run(tmp_path) == 0
     assert _run(tmp_path, "--collect") == 0
+
+
+def test_the_plan_splits_cells_into_fit_evaluation_and_calibration_jobs(tmp_path) -> None:
+    from fmbench.calibration import CalibrationOptions
+    from fmbench.runner import Grid, RunOptions, plan
+
+    grid = Grid(("toy_gaussian",), ("toy_exact", "toy_slow"), (100,), observations=(1, 2, 3))
+    options = RunOptions(tmp_path, device="cuda", calibration=CalibrationOptions(num_pairs=5))
+    plans = plan(grid, options, observations_per_job=2, cpu_methods=("toy_slow",))
+    assert [p.fit.cell.method for p in plans] == ["toy_exact", "toy_slow"]
+    exact, slow = plans
+    assert exact.fit.observations == (1, 2, 3) and exact.fit.device == "cuda"
+    assert [(j.kind, j.observations) for j in exact.followers] == [
+        ("evaluate", (1, 2)),
+        ("evaluate", (3,)),
+        ("calibrate", ()),
+    ]
+    assert {j.device for j in (slow.fit, *slow.followers)} == {"cpu"}  # kept on CPU workers
