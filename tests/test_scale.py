@@ -133,3 +133,25 @@ def test_the_plan_splits_cells_into_fit_evaluation_and_calibration_jobs(tmp_path
         ("calibrate", ()),
     ]
     assert {j.device for j in (slow.fit, *slow.followers)} == {"cpu"}  # kept on CPU workers
+
+
+def test_slurm_no_wait_submits_two_arrays_the_second_after_the_first(tmp_path, monkeypatch, capsys) -> None:
+    bin_dir = tmp_path / "bin"  # stand-ins for SLURM's commands: this machine has no cluster
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    counter = tmp_path / "count"
+    (bin_dir / "sbatch").write_text(
+        f"#!/bin/sh\nn=$(cat {counter} 2>/dev/null || echo 700); echo $((n+1)) > {counter}\n"
+        'echo "Submitted batch job $n"\n'
+    )
+    for name in ("srun", "sbatch"):
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    extra = ("--executor", "slurm", "--no-wait", "--slurm", "slurm_partition=debug", "--slurm", "mem_gb=4")
+    assert _run(tmp_path / "out", *extra, obs="1-2") == 0
+    assert "submitted 4 jobs" in capsys.readouterr().out
+    scripts = sorted((tmp_path / "out" / "logs" / "slurm").glob("*_submission.sh"))
+    fits, rest = (s.read_text() for s in scripts)
+    assert "#SBATCH --partition=debug" in fits and "--mem=4GB" in fits  # one fit: not an array
+    assert "#SBATCH --array=0-2" in rest and "#SBATCH --dependency=afterany:700" in rest
+    assert _run(tmp_path / "out", "--collect") == 1  # nothing has run yet
