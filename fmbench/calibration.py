@@ -13,6 +13,7 @@ coverage curves from them.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,24 @@ def coverage_path(cell: Cell, out: Path) -> Path:
     return out / COVERAGE_DIR / cell.task / cell.method / cell.path(out).name
 
 
+def read_coverage(path: Path) -> pd.DataFrame | None:
+    """The per-pair ranks at ``path``, or ``None`` if there are none; a damaged file (unreadable, without
+    the rank column, or with a rank outside [0, 1]) is reported with its path and removed, so that the
+    calibration is computed again."""
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path)
+        ranks = frame["rank"].astype(float)
+        if frame.empty or not ranks.between(0.0, 1.0).all():
+            raise ValueError("no ranks, or ranks outside [0, 1]")
+    except (ValueError, KeyError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        print(f"fmbench: damaged file {path}: {err}; calibrating again", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
+    return frame
+
+
 def calibrate(
     cell: Cell,
     task: Task,
@@ -87,7 +106,7 @@ def calibrate(
     """Computes and stores the coverage ranks of ``cell`` unless already stored; returns how many pairs were
     ranked on unrejected samples (0 when nothing was computed)."""
     path = coverage_path(cell, out)
-    if options.num_pairs <= 0 or path.exists():
+    if options.num_pairs <= 0 or read_coverage(path) is not None:
         return 0
     pairs = cache.get(task, CALIBRATION_SEED_OFFSET + cell.seed, options.num_pairs)
     support = SupportPosterior(posterior, task.prior)
@@ -117,10 +136,11 @@ def calibrate(
 
 def assemble_coverage(out: Path) -> pd.DataFrame:
     """Rebuilds ``out/coverage.csv`` from the per-fit files and returns it (empty if there are none)."""
-    files = sorted((out / COVERAGE_DIR).glob("*/*/*.csv"))
-    if not files:
+    frames = [read_coverage(f) for f in sorted((out / COVERAGE_DIR).glob("*/*/*.csv"))]
+    frames = [f for f in frames if f is not None]
+    if not frames:
         return pd.DataFrame()
-    table = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
     write_csv_atomic(table, out / COVERAGE_FILE)
     return table
 

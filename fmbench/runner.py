@@ -25,7 +25,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from fmbench import registries
-from fmbench.calibration import assemble_coverage, coverage_path
+from fmbench.calibration import assemble_coverage, coverage_path, read_coverage
 from fmbench.executors import Executor, Handle, SerialExecutor, SubmititExecutor, WorkerDied
 from fmbench.jobs import NUM_SAMPLES, Job, JobOutcome, RunOptions, WorkerSetup, record_failure
 from fmbench.results import Cell, assemble, read_cell
@@ -146,7 +146,7 @@ def plan(
     for cell in grid.cells():
         ok = {r.observation for r in read_cell(cell, out) if r.status == "ok"}
         todo = tuple(i for i in grid.observations if i not in ok)
-        calibrate = options.calibration.num_pairs > 0 and not coverage_path(cell, out).exists()
+        calibrate = options.calibration.num_pairs > 0 and read_coverage(coverage_path(cell, out)) is None
         if not (todo or calibrate):
             continue
         device = "cpu" if cell.method in cpu else options.device

@@ -112,3 +112,13 @@ def test_a_claim_is_exclusive_and_freed_when_its_process_dies(tmp_path) -> None:
     holder.wait()
     with Claim(path) as claim:
         assert claim.acquire()
+
+
+def test_a_damaged_coverage_file_is_named_and_calibrated_again(tmp_path, capsys) -> None:
+    from fmbench.calibration import read_coverage
+
+    path = tmp_path / "coverage" / "x.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("pair,rank\n0,0.5\n1,7\n")
+    assert read_coverage(path) is None and not path.exists()
+    assert str(path) in capsys.readouterr().err
