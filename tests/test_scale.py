@@ -155,3 +155,14 @@ def test_slurm_no_wait_submits_two_arrays_the_second_after_the_first(tmp_path, m
     assert "#SBATCH --partition=debug" in fits and "--mem=4GB" in fits  # one fit: not an array
     assert "#SBATCH --array=0-2" in rest and "#SBATCH --dependency=afterany:700" in rest
     assert _run(tmp_path / "out", "--collect") == 1  # nothing has run yet
+
+
+def test_a_truncated_fit_file_is_named_and_fitted_again(tmp_path, capsys) -> None:
+    assert _run(tmp_path, obs="1") == 0
+    fit = next((tmp_path / "cells").rglob("*.fit.pt"))
+    fit.write_bytes(fit.read_bytes()[:50])
+    capsys.readouterr()
+    assert _run(tmp_path, obs="1-2") == 0
+    assert f"damaged file {fit}" in capsys.readouterr().err
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert table.observation.tolist() == [1, 2] and (table.status == "ok").all()

@@ -26,6 +26,23 @@ def _add_rows(out: str, observations: list[int]) -> None:
         merge_rows(CELL, Path(out), [row])
 
 
+def _fmbench_run(out: Path, observations: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "fmbench.cli", "--plugin", PLUGIN, "run", "--tasks", "toy_gaussian"]
+    command += ["--methods", "toy_slow", "toy_exact", "--budgets", "100", "--num-samples", "300"]
+    command += ["--coverage-pairs", "10", "--coverage-samples", "50", "--threads", "1", "--no-progress"]
+    return subprocess.Popen([*command, "--observations", observations, "--out", str(out)])
+
+
+def test_four_runs_on_one_folder_with_overlapping_grids_lose_and_duplicate_nothing(tmp_path) -> None:
+    # (before the store merged rows under a lock, two runs with observations 1-2 and 3-4 left 2 of 4 rows)
+    runs = [_fmbench_run(tmp_path, spec) for spec in ("1-4", "3-6", "5-8", "7-10")]
+    assert [run.wait(300) for run in runs] == [0, 0, 0, 0]
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == 20 and not table.duplicated(["method", "observation"]).any()
+    assert (table.status == "ok").all()
+    assert len(pd.read_csv(tmp_path / "coverage.csv")) == 20  # each fit calibrated once
+
+
 def test_four_processes_adding_rows_to_one_cell_lose_none(tmp_path) -> None:
     context = multiprocessing.get_context("spawn")
     parts = [[1, 5, 9], [2, 6, 10], [3, 7], [4, 8]]
@@ -37,16 +54,6 @@ def test_four_processes_adding_rows_to_one_cell_lose_none(tmp_path) -> None:
         assert w.exitcode == 0
     assert sorted(r.observation for r in read_cell(CELL, tmp_path)) == list(range(1, 11))
     assert len(assemble(tmp_path)) == 10
-
-
-def test_two_runs_on_one_cell_with_different_observations_keep_all_rows(tmp_path) -> None:
-    command = [sys.executable, "-m", "fmbench.cli", "--plugin", PLUGIN, "run", "--tasks", "toy_gaussian"]
-    command += ["--methods", "toy_slow", "--budgets", "100", "--num-samples", "300", "--coverage-pairs", "0"]
-    command += ["--no-progress", "--out", str(tmp_path)]
-    runs = [subprocess.Popen([*command, "--observations", spec]) for spec in ("1-2", "3-4")]
-    assert [run.wait(120) for run in runs] == [0, 0]
-    table = pd.read_csv(tmp_path / "results.csv")
-    assert sorted(table.observation) == [1, 2, 3, 4] and (table.status == "ok").all()
 
 
 def test_a_truncated_cell_line_is_left_out_and_named(tmp_path, capsys) -> None:
