@@ -270,8 +270,8 @@ class _Scheduler:
             self.bar.update(len(followers))
         elif outcome.fused:
             self.bar.update(len(followers))
-        else:
-            self.ready.extend(followers)
+        else:  # a fitted cell is finished before new fits start, so results land cell by cell
+            self.ready[:0] = followers
         if outcome.status == "done" and outcome.message:
             self.summary.notes.append(f"{job.label}: {outcome.message}")
 
