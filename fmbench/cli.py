@@ -374,10 +374,6 @@ def _execute(grid: Any, options: Any, args: argparse.Namespace) -> int:
     if name != "serial":  # several jobs at once: no per-fit bars, one torch thread each unless told
         options = replace(options, show_progress=False)
     threads = args.threads or (None if name == "serial" else 1)
-    if name == "serial" and args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     setup = WorkerSetup(options, grid.settings, tuple(str(Path(p).resolve()) for p in args.plugin), threads)
     executor = _executor(name, setup, args)
     if args.no_wait:

@@ -149,7 +149,12 @@ def run_job(job: Job, setup: WorkerSetup) -> JobOutcome:
             return JobOutcome(job, "busy")
         method = registries.get_method(job.cell.method, setup.settings.get(job.cell.method))
         task = registries.get_task(job.cell.task)
-        return _RUNNERS[job.kind](job, task, method, setup.options)
+        try:
+            return _RUNNERS[job.kind](job, task, method, setup.options)
+        except Exception as err:  # noqa: BLE001 - e.g. a full disk: the job fails, the run goes on
+            message = failure_message(job.kind, err)
+            record_failure(job, method, setup.options, message)
+            return JobOutcome(job, "failed", message)
 
 
 _prepared: set[tuple[str, ...]] = set()
@@ -221,9 +226,9 @@ def load_fit(cell: Cell, out: Path) -> Fit | None:
 
 def _run_evaluate(job: Job, task: Task, method: Method, options: RunOptions) -> JobOutcome:
     fit = load_fit(job.cell, Path(options.out))
-    if fit is None:
+    if fit is None:  # its fit job failed (and said why in the rows) or never ran
         message = f"evaluation: no fit of this cell at {job.cell.fit_path(Path(options.out))}"
-        record_failure(job, method, options, message)
+        record_failure(job, method, options, message, keep_failed=True)
         return JobOutcome(job, "failed", message)
     return _evaluate_fit(job, task, method, options, fit)
 
@@ -314,12 +319,16 @@ def failure_message(stage: str, err: BaseException) -> str:
     return f"{stage}: {type(err).__name__}: {err}{at}".replace("\n", " ")
 
 
-def record_failure(job: Job, method: Method, options: RunOptions, message: str) -> None:
-    """Writes a ``failed`` row with ``message`` for each observation of ``job`` not already ``ok``."""
+def record_failure(
+    job: Job, method: Method, options: RunOptions, message: str, keep_failed: bool = False
+) -> None:
+    """Writes a ``failed`` row with ``message`` for each observation of ``job`` not already ``ok`` (with
+    ``keep_failed``, nor already ``failed``: an earlier message is kept)."""
     if job.kind == "calibrate" or not job.observations:
         return
-    done = {r.observation for r in read_cell(job.cell, Path(options.out)) if r.status == "ok"}
+    existing = read_cell(job.cell, Path(options.out))
+    done = {r.observation for r in existing if r.status == "ok" or keep_failed}
     base = base_row(job.cell, method, options, job.device)
-    rows = [failed_row(base, i, message) for i in job.observations if i not in done]
-    if rows:
-        merge_rows(job.cell, Path(options.out), rows)
+    failed = [failed_row(base, i, message) for i in job.observations if i not in done]
+    if failed:
+        merge_rows(job.cell, Path(options.out), failed)
