@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from fmbench.cli import parse_budget, parse_observations, parse_setting, settings_by_method
 from fmbench.evaluate import evaluate
-from fmbench.fmpe.config import FlowConfig
+from fmbench.fmpe.config import Candidate
 from fmbench.fmpe.method import FlowPosterior, Fmpe, validation_nll
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.train import Standardizer, split_indices
@@ -100,16 +100,16 @@ def main() -> None:
     task = get_task(args.task)
     method = get_method("fmpe", settings)
     assert isinstance(method, Fmpe)
-    candidates = method.config.resolved(args.budget, task.x_dim).candidates()  # type: ignore[attr-defined]
+    candidates = method.config.candidates(args.budget, task.x_dim)
     if len(candidates) != 1:
         parser.error(f"--set one value of each selectable setting; these settings give {list(candidates)}")
-    config: FlowConfig = next(iter(candidates.values()))
+    config: Candidate = next(iter(candidates.values()))
     cache = SimulationCache(args.sim_cache)
     sims = cache.get(task, args.seed, args.budget)
     theta, x = sims.theta.float(), sims.x.float()
     theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
     torch.manual_seed(args.seed)
-    split = split_indices(theta.shape[0], config.validation_fraction, torch.device("cpu"))
+    split = split_indices(theta.shape[0], config.train.validation_fraction, torch.device("cpu"))
 
     args.net_dir.mkdir(parents=True, exist_ok=True)
     fits: dict[int, FlowPosterior] = {}
