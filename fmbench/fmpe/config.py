@@ -16,6 +16,7 @@ existed); :data:`VERSION_1_HASHES` maps their version-2 hashes to the names they
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -85,8 +86,8 @@ def _require_options(value: object, name: str, valid: Callable[[object], bool], 
 
 
 @dataclass(frozen=True)
-class FlowConfig(MethodConfig):
-    """Settings shared by every path (network, time prior, training, ODE)."""
+class FlowConfig(MethodConfig, ABC):
+    """Settings shared by every path (network, time prior, training, ODE); a subclass adds its path's."""
 
     hidden_features: tuple[int, ...] | ByBudget = setting(
         BY_BUDGET, "residual block widths, e.g. '64,128,64'; auto: by budget"
@@ -248,9 +249,9 @@ class FlowConfig(MethodConfig):
             )
         return out
 
+    @abstractmethod
     def build_path(self) -> ProbPath:
         """The conditional probability path."""
-        raise NotImplementedError
 
 
 def _tier_json(tier: BudgetTier) -> dict[str, object]:
