@@ -2,6 +2,11 @@
 
 sbi draws its own progress bars and rejects samples outside the prior by default; here sampling never
 rejects (``reject_outside_prior=False``) because fmbench's runner rejects for every method alike.
+
+sbi's trainers are built with ``show_progress_bars=False`` whatever ``FitContext.show_progress`` says: in
+sbi 0.27 that flag only makes the training loop print "Training neural network. Epochs trained: N" once per
+epoch (``NeuralInference._maybe_show_progress``), which floods the terminal under fmbench's own progress
+bar; the runner's bar already shows the fit. It changes nothing else of the fit.
 """
 
 from __future__ import annotations

@@ -128,6 +128,6 @@ class SbiFmpe(Method):
             prior=prior,
             device=context.device,
             tracker=NullTracker(),
-            show_progress_bars=context.show_progress,
+            show_progress_bars=False,  # see sbi_common: sbi's per-epoch prints
         )
         return fit_sbi_vector_field(inference, theta, x, context, self.config, passes_per_sample=None)  # type: ignore[arg-type]

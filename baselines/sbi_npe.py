@@ -75,7 +75,7 @@ class _SbiNpe(Method):
             prior=prior,
             density_estimator=builder,
             device=context.device,
-            show_progress_bars=context.show_progress,
+            show_progress_bars=False,  # see sbi_common: sbi's per-epoch prints
             tracker=NullTracker(),
         )
         estimator, epochs = train_sbi(

@@ -58,7 +58,7 @@ class Npse(Method):
             sde_type=c.sde_type,
             device=context.device,
             tracker=NullTracker(),
-            show_progress_bars=context.show_progress,
+            show_progress_bars=False,  # see sbi_common: sbi's per-epoch prints
         )
         return fit_sbi_vector_field(
             inference,

@@ -12,7 +12,7 @@ import hashlib
 import json
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,10 +31,16 @@ class MethodConfig:
     Subclasses validate their fields in ``__post_init__`` and raise :class:`ConfigError` naming the field.
     """
 
-    #: Settings added after results were recorded, each with the value that behaves as before it existed:
-    #: at that value a setting stays out of :meth:`hash`, so the cells recorded before it keep their hash
-    #: (and resume); at any other value it enters the hash like every setting.
-    HASH_NEUTRAL: ClassVar[dict[str, Any]] = {}
+    #: The version of what :meth:`hash` covers. Bump it when the same settings come to mean something else
+    #: (a new setting, a new entry in a table an ``"auto"`` setting resolves from) and list the committed
+    #: cells' old hashes in :attr:`EARLIER_HASHES`. Version 1 hashes the settings' JSON (plus
+    #: :meth:`hash_extra` under ``"__extra__"`` when there is any); from version 2 on the hash covers
+    #: ``{"config_version": N, "settings": ..., "extra": ...}``, every setting included.
+    CONFIG_VERSION: ClassVar[int] = 1
+    #: Cells recorded under an earlier :attr:`CONFIG_VERSION`: the hash the same settings and budget have
+    #: now -> the hash their cell was recorded under, which :meth:`hash` then returns so the cell resumes.
+    #: ``tests/test_committed_cells.py`` checks that every committed cell gets its recorded hash.
+    EARLIER_HASHES: ClassVar[Mapping[str, str]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-serialisable dict."""
@@ -49,16 +55,15 @@ class MethodConfig:
 
     def hash(self, budget: int | None = None) -> str:
         """A short stable hash of the settings and :meth:`hash_extra` (first 12 hex digits of SHA-256 of
-        sorted JSON); the runner passes the cell's ``budget``."""
-        extra = self.hash_extra(budget)
-        settings = {
-            name: value
-            for name, value in self.to_dict().items()
-            if not (name in self.HASH_NEUTRAL and value == self.HASH_NEUTRAL[name])
-        }
-        payload = {**settings, "__extra__": extra} if extra else settings
+        sorted JSON; see :attr:`CONFIG_VERSION`); the runner passes the cell's ``budget``."""
+        settings, extra = self.to_dict(), self.hash_extra(budget)
+        if self.CONFIG_VERSION == 1:
+            payload: dict[str, Any] = {**settings, "__extra__": extra} if extra else settings
+        else:
+            payload = {"config_version": self.CONFIG_VERSION, "settings": settings, "extra": extra}
         blob = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return self.EARLIER_HASHES.get(digest, digest)
 
     @classmethod
     def settings(cls) -> Iterator[tuple[str, Any, str]]:
@@ -83,12 +88,19 @@ class MethodConfig:
         if unknown:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         hints = typing.get_type_hints(cls)
-        for name, value in overrides.items():
+        values = {name: cls.read_setting(name, value) for name, value in overrides.items()}
+        for name, value in values.items():
             _check_type(name, value, hints.get(name))
         try:
-            return cls(**overrides)
+            return cls(**values)
         except TypeError as err:
             raise ConfigError(f"{cls.__name__}: {err}") from None
+
+    @classmethod
+    def read_setting(cls, name: str, value: Any) -> Any:
+        """The typed value of setting ``name`` given as text or JSON (``--set``, a row's ``method_config``);
+        subclasses whose settings have a text form override this (the default keeps the value)."""
+        return value
 
 
 _SIMPLE_TYPES: dict[type, tuple[type, ...]] = {float: (int, float), int: (int,), str: (str,), bool: (bool,)}

@@ -13,7 +13,7 @@ minus the rows whose simulation failed (non-finite x), whose number is recorded.
 Seeds are split into disjoint streams, so that no method ever trains on the simulations it is judged or
 chosen on: benchmark seeds ``0 .. MAX_BENCHMARK_SEED`` draw the training simulations; the held-out
 calibration pairs of benchmark seed ``s`` are seed ``CALIBRATION_SEED_OFFSET + s``; the held-out
-simulations on which fmpe's settings are chosen (``scripts/select_fmpe.py`` and the studies beside it)
+simulations on which fmpe's settings are chosen (``studies/select_fmpe.py`` and the studies beside it)
 are seed :data:`SELECTION_SEED`.
 """
 

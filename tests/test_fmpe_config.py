@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fmbench.fmpe.config import BUDGET_TIERS, GLU_MIN_X_DIM, FmpeConfig, FmpeVpConfig, tier_for
+from fmbench.fmpe.config import FmpeConfig, FmpeVpConfig
 from fmbench.fmpe.path import OTPath, VPPath
+from fmbench.fmpe.selection import Candidates
+from fmbench.fmpe.tiers import BUDGET_TIERS, BY_BUDGET, GLU_MIN_X_DIM, tier_for
 from fmbench.method import ConfigError
 from fmbench.registries import get_method, method_names
 
@@ -45,7 +47,9 @@ from fmbench.registries import get_method, method_names
 )
 def test_bad_settings_raise_naming_the_field(overrides: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=f"^{field}:"):
-        FmpeConfig(**overrides)
+        FmpeConfig.from_overrides(overrides)  # as --set gives them
+    with pytest.raises(ConfigError, match=f"^{field}:"):
+        FmpeConfig(**overrides)  # typed construction rejects the raw values too
 
 
 @pytest.mark.parametrize(
@@ -65,9 +69,24 @@ def test_unknown_setting_is_rejected_with_the_valid_names() -> None:
 
 
 def test_hidden_features_are_read_from_strings_and_lists() -> None:
-    assert FmpeConfig(hidden_features="32,64").hidden_features == (32, 64)
-    assert FmpeConfig(hidden_features=[32, 64]).hidden_features == (32, 64)
-    assert FmpeConfig(hidden_features=[32, 64]).hash() == FmpeConfig(hidden_features="32,64").hash()
+    from_text = FmpeConfig.from_overrides({"hidden_features": "32,64"})
+    from_json = FmpeConfig.from_overrides({"hidden_features": [32, 64]})
+    assert (
+        from_text.hidden_features
+        == from_json.hidden_features
+        == FmpeConfig(hidden_features=(32, 64)).hidden_features
+    )
+    assert from_text.hash() == from_json.hash()
+
+
+def test_auto_and_several_values_are_types_not_strings() -> None:
+    config = FmpeConfig.from_overrides(
+        {"max_epochs": "auto", "batch_size": "64,256", "time_prior_exponent": 4}
+    )
+    assert config.max_epochs is BY_BUDGET and FmpeConfig().hidden_features is BY_BUDGET
+    assert config.batch_size == Candidates((64, 256)) and config.time_prior_exponent == 4.0
+    assert config.to_dict()["batch_size"] == [64, 256] and config.to_dict()["max_epochs"] == "auto"
+    assert FmpeConfig.from_overrides(config.to_dict()) == config  # the recorded JSON reads back
 
 
 def test_auto_resolves_by_budget_and_observation_size() -> None:
@@ -85,11 +104,11 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
             tier.early_stopping_patience,
         )
         assert resolved.time_prior_exponent == tier.time_prior_exponent
-        assert resolved.conditioning == ("concat" if tier.conditioning == "auto" else tier.conditioning)
+        assert resolved.conditioning == tier.conditioning_for(2)
     assert [tier_for(b) for b in (1_000, 10_000, 100_000)] == list(BUDGET_TIERS)
     assert config.resolved(1_000, x_dim=GLU_MIN_X_DIM).conditioning == "glu"
     explicit = FmpeConfig(
-        hidden_features="8",
+        hidden_features=(8,),
         batch_size=7,
         max_epochs=3,
         conditioning="concat",
@@ -104,12 +123,12 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
 def test_a_change_of_the_budget_tiers_changes_the_hash(monkeypatch) -> None:
     import dataclasses
 
-    import fmbench.fmpe.config as config_module
+    import fmbench.fmpe.tiers as tiers_module
 
     before = {budget: FmpeConfig().hash(budget) for budget in (None, 1_000, 10_000)}
     tiers = list(BUDGET_TIERS)
     tiers[0] = dataclasses.replace(tiers[0], time_prior_exponent=2.5)
-    monkeypatch.setattr(config_module, "BUDGET_TIERS", tuple(tiers))
+    monkeypatch.setattr(tiers_module, "BUDGET_TIERS", tuple(tiers))
     assert FmpeConfig().hash() != before[None]
     assert FmpeConfig().hash(1_000) != before[1_000]
     assert FmpeConfig().hash(10_000) == before[10_000]  # another tier's change keeps this budget's results
@@ -131,7 +150,9 @@ def test_methods_are_registered_with_their_configs() -> None:
     assert get_method("fmpe", {"steps": 8}).config.steps == 8
 
 
-@pytest.mark.parametrize("module", ["path", "network", "ode", "train", "config", "method"])
+@pytest.mark.parametrize(
+    "module", ["path", "network", "ode", "train", "config", "tiers", "selection", "parsing", "method"]
+)
 def test_docstring_examples_run(module: str) -> None:
     import doctest
     import importlib
@@ -146,70 +167,80 @@ def test_smoke_settings_are_cheap_and_valid() -> None:
         assert isinstance(smoke, cls) and smoke.max_epochs == 2 and smoke.hidden_features == (16, 16)
 
 
+def read(**overrides: object) -> FmpeConfig:
+    """The config ``--set`` gives for these settings."""
+    return FmpeConfig.from_overrides(overrides)  # type: ignore[return-value]
+
+
 def test_several_time_prior_exponents_are_a_selection() -> None:
-    assert FmpeConfig(time_prior_exponent="1,4").time_prior_exponent == (1.0, 4.0)
-    assert FmpeConfig(time_prior_exponent=[2]).time_prior_exponent == 2.0
-    assert FmpeConfig(time_prior_exponent=3).time_prior_exponent == 3.0
-    resolved = FmpeConfig(time_prior_exponent="0,1,4", batch_size=64).resolved(1000, 2)
-    candidates = resolved.candidates()
-    assert [c.time_prior_exponent for c in candidates.values()] == [0.0, 1.0, 4.0]
+    assert read(time_prior_exponent="1,4").time_prior_exponent == Candidates((1.0, 4.0))
+    assert read(time_prior_exponent=[2]).time_prior_exponent == 2.0
+    assert read(time_prior_exponent=3).time_prior_exponent == 3.0
+    candidates = read(time_prior_exponent="0,1,4", batch_size=64).candidates(1000, 2)
+    assert [c.train.time_prior_exponent for c in candidates.values()] == [0.0, 1.0, 4.0]
     assert list(candidates)[0] == "time_prior_exponent=0.0"
-    assert candidates["time_prior_exponent=4.0"].train_settings().time_prior_exponent == 4.0
-    with pytest.raises(ConfigError, match="time_prior_exponent"):
-        resolved.train_settings()
+    assert candidates["time_prior_exponent=4.0"].train.time_prior_exponent == 4.0
 
 
 def test_several_batch_sizes_are_a_selection_and_bad_ones_are_named() -> None:
-    assert FmpeConfig(batch_size="64,256").batch_size == (64, 256)
-    assert FmpeConfig(batch_size=[32]).batch_size == 32
-    single = FmpeConfig(batch_size=64, time_prior_exponent=1).resolved(1000, 2)
-    assert list(single.candidates()) == [""]
+    assert read(batch_size="64,256").batch_size == Candidates((64, 256))
+    assert read(batch_size=[32]).batch_size == 32
+    single = read(batch_size=64, time_prior_exponent=1)
+    assert list(single.candidates(1000, 2)) == [""]
     for bad in ("64,0", "64,x", [], [64, 2.5], True, -3):
         with pytest.raises(ConfigError, match="batch_size"):
-            FmpeConfig(batch_size=bad)
-    with pytest.raises(ConfigError, match="batch_size"):
-        FmpeConfig(batch_size="32,64", time_prior_exponent=1).resolved(1000, 2).train_settings()
+            read(batch_size=bad)
+    several = read(batch_size="32,64", time_prior_exponent=1).candidates(1000, 2)
+    assert [c.train.batch_size for c in several.values()] == [32, 64]
 
 
 def test_the_1e3_tier_selects_among_batch_sizes_and_alphas() -> None:
-    labels = list(FmpeConfig().resolved(1000, 2).candidates())
+    labels = list(FmpeConfig().candidates(1000, 2))
     assert labels == [
         f"time_prior_exponent={alpha} batch_size={batch}" for alpha in (0.0, 1.0, 4.0) for batch in (64, 256)
     ]
-    assert list(FmpeConfig().resolved(10_000, 2).candidates()) == [
+    assert list(FmpeConfig().candidates(10_000, 2)) == [
         f"time_prior_exponent={alpha} conditioning={how}" for alpha in (1.0, 4.0) for how in ("concat", "glu")
     ]
 
 
 def test_several_conditionings_are_a_selection_and_bad_ones_are_named() -> None:
-    config = FmpeConfig(conditioning="concat, glu", time_prior_exponent=4, batch_size=64)
-    assert config.conditioning == ("concat", "glu")
-    candidates = config.resolved(1000, 2).candidates()
+    config = read(conditioning="concat, glu", time_prior_exponent=4, batch_size=64)
+    assert config.conditioning == Candidates(("concat", "glu"))
+    candidates = config.candidates(1000, 2)
     assert {label: c.conditioning for label, c in candidates.items()} == {
         "conditioning=concat": "concat",
         "conditioning=glu": "glu",
     }
     for bad in ("film", "concat,film", [], ["glu", 3]):
         with pytest.raises(ConfigError, match="conditioning.*concat, glu"):
-            FmpeConfig(conditioning=bad)
+            read(conditioning=bad)
 
 
-def test_a_tier_field_at_its_default_stays_out_of_the_hash() -> None:
-    tier = tier_for(1000)
-    assert tier.conditioning == "auto" and "conditioning" not in tier.record()
-    assert tier_for(10_000).record()["conditioning"] == ("concat", "glu")
+def test_conditioning_by_observation_length_where_the_tier_sets_none() -> None:
     assert FmpeConfig().resolved(1000, GLU_MIN_X_DIM).conditioning == "glu"
+    assert FmpeConfig().resolved(1000, GLU_MIN_X_DIM - 1).conditioning == "concat"
+    assert tier_for(10_000).conditioning_for(100) == Candidates(("concat", "glu"))
 
 
-def test_settings_added_after_the_grid_keep_its_hashes_at_their_neutral_value() -> None:
-    # the hashes of the committed cells (results/fmpe_grid, results/fmpe_1e5): they must still resume
+def test_a_candidate_holds_one_value_per_setting() -> None:
+    (candidate,) = FmpeConfig(hidden_features=(8,), max_epochs=3).candidates(100_000, 2).values()
+    tier = tier_for(100_000)
+    assert candidate.hidden_features == (8,) and candidate.train.max_epochs == 3
+    assert candidate.train.batch_size == tier.batch_size and candidate.conditioning == "concat"
+    assert (candidate.train.lr_patience, candidate.train.early_stopping_patience) == (5, 15)
+
+
+def test_config_version_2_hashes_every_setting_and_maps_the_committed_cells() -> None:
+    # the committed cells' names (results/fmpe_grid, results/fmpe_1e5, results/fmpe_dropout_1e4);
+    # tests/test_committed_cells.py checks every committed cell of every method
     fmpe = get_method("fmpe")
     assert [fmpe.config.hash(b) for b in (1000, 10_000, 100_000)] == [
         "de25bcd4658a",
         "4927c226d4f4",
         "7424868ce4b6",
     ]
-    assert FmpeConfig.HASH_NEUTRAL == {"dropout": 0.0}
-    assert get_method("fmpe", {"dropout": 0}).config.hash(10_000) == "4927c226d4f4"
-    assert get_method("fmpe", {"dropout": 0.3}).config.hash(10_000) != "4927c226d4f4"
+    assert get_method("fmpe", {"dropout": 0.3}).config.hash(10_000) == "b19f2cb89ff5"
+    assert get_method("fmpe", {"dropout": 0.1}).config.hash(10_000) != "4927c226d4f4"
+    assert FmpeConfig.CONFIG_VERSION == 2 and len(FmpeConfig.EARLIER_HASHES) == 4
     assert get_method("fmpe", {"dropout": 0.3}).config.to_dict()["dropout"] == 0.3  # recorded in rows

@@ -110,7 +110,7 @@ def test_fit_returns_a_posterior_that_honours_the_contract(
     expected = torch.nn.Dropout if dropout else torch.nn.Identity
     assert all(isinstance(b.dropout, expected) and getattr(b.dropout, "p", 0.0) == dropout for b in blocks)
     cost = posterior.cost
-    candidates = method.config.resolved(300, 2).candidates()  # type: ignore[attr-defined]
+    candidates = method.config.candidates(300, 2)  # type: ignore[attr-defined]
     assert cost.epochs == 3 * len(candidates) and cost.num_parameters > 0 and cost.passes_per_sample == 16
     samples = posterior.sample(50, x[0])
     assert samples.shape == (50, 2) and torch.isfinite(samples).all()
@@ -232,11 +232,11 @@ def test_standard_normal_log_prob() -> None:
 
 
 def test_fit_candidate_depends_only_on_the_seed_it_starts_from() -> None:
-    """What ``scripts/fmpe_ensemble.py`` relies on: on one split, the global seed decides the network."""
+    """What ``studies/fmpe_ensemble.py`` relies on: on one split, the global seed decides the network."""
     torch.manual_seed(0)
     theta, x = simulations(200)
     method = get_method("fmpe", {"hidden_features": [8, 8], "max_epochs": 3, "time_prior_exponent": 1})
-    config = next(iter(method.config.resolved(200, 2).candidates().values()))  # type: ignore[attr-defined]
+    config = next(iter(method.config.candidates(200, 2).values()))  # type: ignore[attr-defined]
     scales = Standardizer.fit(theta), Standardizer.fit(x)
     split = (torch.arange(20, 200), torch.arange(20))
 

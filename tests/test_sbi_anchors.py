@@ -58,3 +58,15 @@ def test_tiny_fit_samples_and_counts_network_passes(name: str) -> None:
     else:
         assert posterior.cost.passes_per_sample is None  # adaptive ODE: known once sampled
         assert posterior.passes_per_sample >= 6
+
+
+@pytest.mark.filterwarnings("ignore:Maximum number of epochs")
+@pytest.mark.parametrize("name", ["npe_nsf", "sbi_fmpe", "npse"])
+def test_sbi_training_prints_nothing_under_the_progress_bar(name: str, capfd: pytest.CaptureFixture) -> None:
+    torch.manual_seed(0)
+    prior = Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+    theta = prior.sample((100,))
+    x = theta + 0.1 * torch.randn_like(theta)
+    method = get_method(name, {"max_num_epochs": 2})
+    method.fit(theta, x, prior, FitContext(budget=100, seed=0, show_progress=True))
+    assert "Training neural network" not in capfd.readouterr().out

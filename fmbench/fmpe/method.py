@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from fmbench.fmpe.config import FlowConfig, FmpeConfig, FmpeVpConfig
+from fmbench.fmpe.config import Candidate, FlowConfig, FmpeConfig, FmpeVpConfig
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.ode import Field, OdeSettings, flow_log_prob, sample_flow
 from fmbench.fmpe.path import ProbPath
@@ -127,12 +127,11 @@ class _FlowMatching(Method):
         listed alphas, batch sizes and conditionings) on one train/validation split and keeps the one with
         the lowest validation NLL (a single candidate: just that fit)."""
         config: FlowConfig = self.config  # type: ignore[assignment]
-        resolved = config.resolved(context.budget, x.shape[1])
-        candidates = resolved.candidates()
+        candidates = config.candidates(context.budget, x.shape[1])
         theta = theta.to(context.device, torch.float32)
         x = x.to(context.device, torch.float32)
         theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
-        split = split_indices(theta.shape[0], resolved.validation_fraction, theta.device)
+        split = split_indices(theta.shape[0], config.validation_fraction, theta.device)
         fits = [
             self.fit_candidate(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()
         ]
@@ -148,7 +147,7 @@ class _FlowMatching(Method):
 
     @staticmethod
     def fit_candidate(
-        c: FlowConfig,
+        c: Candidate,
         theta: Tensor,
         x: Tensor,
         theta_scale: Standardizer,
@@ -156,30 +155,28 @@ class _FlowMatching(Method):
         split: tuple[Tensor, Tensor],
         context: FitContext,
     ) -> FlowPosterior:
-        """One vector field trained with ``c`` (one of the resolved config's candidates) on ``split``; its
-        weights start from torch's global generator as it stands (``scripts/fmpe_ensemble.py`` seeds it
-        per network to fit several on one split)."""
+        """One vector field trained as ``c`` says on ``split``; its weights start from torch's global
+        generator as it stands (seed it to fit several networks that differ only in their start)."""
         net = VectorField(
             theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation, c.dropout
         )
         net = net.to(context.device)
-        path = c.build_path()
         result = train_vector_field(
             net,
-            path,
+            c.path,
             theta_scale(theta),
             x_scale(x),
-            c.train_settings(),
+            c.train,
             progress=context.show_progress,
             split=split,
         )
         return FlowPosterior(
             net,
-            path,
+            c.path,
             theta_scale,
             x_scale,
-            c.sample_ode(),
-            c.log_prob_ode(),
+            c.sample_ode,
+            c.log_prob_ode,
             c.divergence,
             epochs=result.epochs,
         )

@@ -2,12 +2,12 @@
 
 A diagnosis of a fit the runner already made (``OUT/cells/TASK/METHOD/*.fit.pt``), for reading a C2ST
 that disagrees with a published value; never a way of choosing settings (that is done on held-out
-simulations, ``scripts/select_fmpe.py``). For each observation it draws 10,000 samples, drops those
+simulations, ``studies/select_fmpe.py``). For each observation it draws 10,000 samples, drops those
 outside the prior as the runner does, and prints the reference's and the fit's per-parameter mean and
 standard deviation, plus the share of samples in each sign quadrant of two chosen parameters (slcp's
 posterior has four modes, one per sign pattern of its parameters 3 and 4). Usage::
 
-    python scripts/compare_marginals.py results/fmpe_grid/cells/slcp/fmpe/budget10000_seed1_*.fit.pt \
+    python studies/compare_marginals.py results/fmpe_grid/cells/slcp/fmpe/budget10000_seed1_*.fit.pt \
         --task slcp --observations 1 2 --quadrants 3 4
 """
 
@@ -31,7 +31,7 @@ def _quadrant_shares(samples: torch.Tensor, i: int, j: int) -> list[float]:
     return (torch.bincount(code, minlength=4).float() / samples.shape[0]).tolist()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fit", type=Path, help="a .fit.pt file written by the runner")
     parser.add_argument("--task", required=True)
@@ -42,7 +42,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     task = get_task(args.task)
     posterior = torch.load(args.fit, weights_only=False).posterior

@@ -5,7 +5,7 @@ configuration on one task's training simulations: the same train/validation spli
 torch with ``--seed``, as a fit does) and weights started from seeds 101, ..., 100 + K. Each network is
 saved to ``--net-dir``, named by task, budget, seed and the settings' hash; a rerun skips the ones already
 there, so ``--only`` lets two processes share the members. It then scores on held-out simulations (the
-set ``scripts/select_fmpe.py`` uses) the NLL of each network alone and of the field averaged over the
+set ``studies/select_fmpe.py`` uses) the NLL of each network alone and of the field averaged over the
 first k networks, k = 2..K. The averaged field :math:`\\bar v = \\frac1K \\sum_k v_k` is itself a vector
 field, so it samples and has a density through the same ODEs. If the averaged field's NLL is far below
 every member's, much of a single fit's error is variance between networks rather than a bias they share.
@@ -14,11 +14,11 @@ every member's, much of a single fit's error is variance between networks rather
 observations: a reading of the result, never a way of choosing K or any setting. Usage (slcp at 1e4,
 the GLU, alpha 4 network its 1e4 fit keeps)::
 
-    python scripts/fmpe_ensemble.py --task slcp --budget 1e4 --set fmpe.conditioning=glu \\
+    python studies/fmpe_ensemble.py --task slcp --budget 1e4 --set fmpe.conditioning=glu \\
         --set fmpe.time_prior_exponent=4 --networks 8 --net-dir /tmp/fmpe_ens --only 1 2 3 4   # and 5 6 7 8
-    python scripts/fmpe_ensemble.py --task slcp --budget 1e4 --set fmpe.conditioning=glu \\
+    python studies/fmpe_ensemble.py --task slcp --budget 1e4 --set fmpe.conditioning=glu \\
         --set fmpe.time_prior_exponent=4 --networks 8 --net-dir /tmp/fmpe_ens --threads 2 \\
-        --c2st-observations 1-10 --out results/fmpe_ensemble_1e4_slcp.csv
+        --c2st-observations 1-10 --out studies/results/fmpe_ensemble_1e4_slcp.csv
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from study_args import budget as parse_budget
+from study_args import by_method, observations, setting
 from torch import Tensor, nn
 
-from fmbench.cli import parse_budget, parse_observations, parse_setting, settings_by_method
 from fmbench.evaluate import evaluate
-from fmbench.fmpe.config import FlowConfig
+from fmbench.fmpe.config import Candidate
 from fmbench.fmpe.method import FlowPosterior, Fmpe, validation_nll
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.train import Standardizer, split_indices
@@ -71,12 +72,12 @@ def _posterior(net: nn.Module, like: FlowPosterior) -> FlowPosterior:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="slcp")
     parser.add_argument("--budget", type=parse_budget, default=10_000)
     parser.add_argument("--seed", type=int, default=1, help="seed of the training simulations and split")
-    parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="fmpe.NAME=VALUE")
+    parser.add_argument("--set", type=setting, action="append", default=[], metavar="fmpe.NAME=VALUE")
     parser.add_argument("--networks", type=int, default=8, help="K, the networks averaged")
     parser.add_argument("--only", type=int, nargs="+", help="fit only these networks (1..K), then stop")
     parser.add_argument(
@@ -85,14 +86,14 @@ def main() -> None:
     parser.add_argument("--sim-cache", type=Path, default=Path("results/fmpe_grid/simulations"))
     parser.add_argument("--heldout-seed", type=int, default=SELECTION_SEED)
     parser.add_argument("--nll-pairs", type=int, default=1000, help="held-out pairs of the NLL")
-    parser.add_argument("--c2st-observations", type=parse_observations, default=())
+    parser.add_argument("--c2st-observations", type=observations, default=())
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="CSV of the scores")
-    args = parser.parse_args()
-    by_method = settings_by_method(args.set)
-    if set(by_method) - {"fmpe"}:
+    args = parser.parse_args(argv)
+    settings_of = by_method(args.set)
+    if set(settings_of) - {"fmpe"}:
         parser.error("--set takes fmpe settings: fmpe.NAME=VALUE")
-    settings = by_method.get("fmpe", {})
+    settings = settings_of.get("fmpe", {})
     if args.networks < 1 or any(not 1 <= k <= args.networks for k in args.only or []):
         parser.error(f"--networks must be positive and --only within 1..{args.networks}")
     torch.set_num_threads(args.threads)
@@ -100,16 +101,16 @@ def main() -> None:
     task = get_task(args.task)
     method = get_method("fmpe", settings)
     assert isinstance(method, Fmpe)
-    candidates = method.config.resolved(args.budget, task.x_dim).candidates()  # type: ignore[attr-defined]
+    candidates = method.config.candidates(args.budget, task.x_dim)
     if len(candidates) != 1:
         parser.error(f"--set one value of each selectable setting; these settings give {list(candidates)}")
-    config: FlowConfig = next(iter(candidates.values()))
+    config: Candidate = next(iter(candidates.values()))
     cache = SimulationCache(args.sim_cache)
     sims = cache.get(task, args.seed, args.budget)
     theta, x = sims.theta.float(), sims.x.float()
     theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
     torch.manual_seed(args.seed)
-    split = split_indices(theta.shape[0], config.validation_fraction, torch.device("cpu"))
+    split = split_indices(theta.shape[0], config.train.validation_fraction, torch.device("cpu"))
 
     args.net_dir.mkdir(parents=True, exist_ok=True)
     fits: dict[int, FlowPosterior] = {}

@@ -19,9 +19,13 @@ with different time priors.
 
 Rows are appended to ``--out`` as they finish; ``--summary-only`` prints the table of the CSV.
 
-Usage:
-    nice python scripts/select_fmpe.py --tasks two_moons,gaussian_linear --budgets 1e3,1e4 \
-        --out results/fmpe_selection.csv
+``--set fmpe.NAME=VALUE`` changes a setting of every candidate (a candidate's own settings win); the
+studies never used it, the smoke test does (``tests/test_studies.py``). What each study ran and found:
+``studies/NOTES.md``.
+
+Usage (from the repository root; the held-out and training simulations are cached in ``--sim-cache``):
+    nice python studies/select_fmpe.py --tasks two_moons,gaussian_linear --budgets 1e3,1e4 \
+        --out studies/results/fmpe_selection.csv
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ import time
 from pathlib import Path
 
 import torch
+from study_args import budget as parse_budget
+from study_args import by_method, setting
 
-from fmbench.cli import parse_budget
 from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.train import fixed_noise_loss, sample_time, split_indices
 from fmbench.method import FitContext
@@ -54,7 +59,7 @@ PAPER: dict[str, object] = {
     "early_stopping_patience": 7,
     "time_prior_exponent": 4.0,
 }
-#: Candidate name -> ``fmpe`` setting overrides. ``tier`` is the shipped default (``BUDGET_TIERS``).
+#: Candidate name -> ``fmpe`` setting overrides. ``tier`` is the shipped default (``fmbench.fmpe.tiers``).
 CANDIDATES: dict[str, dict[str, object]] = {
     "small": {"hidden_features": (64, 64, 64, 64)},
     "tier": {},
@@ -228,7 +233,7 @@ def selection_outcome(rows: list[dict[str, str]], candidates: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="two_moons,gaussian_linear")
     parser.add_argument("--budgets", default="1e3,1e4")
@@ -238,7 +243,15 @@ def main() -> None:
     parser.add_argument("--heldout", type=parse_budget, default=5_000, help="held-out simulations")
     parser.add_argument("--repeats", type=int, default=4, help="noise draws per held-out simulation")
     parser.add_argument("--sim-cache", type=Path, default=Path("results/fmpe_grid/simulations"))
-    parser.add_argument("--out", type=Path, default=Path("results/fmpe_selection.csv"))
+    parser.add_argument("--out", type=Path, default=Path("studies/results/fmpe_selection.csv"))
+    parser.add_argument(
+        "--set",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="fmpe.NAME=VALUE",
+        help="a setting of every candidate (the candidate's own win)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--nll-pairs", type=int, default=1000, help="held-out pairs of the NLL")
     parser.add_argument("--summary-only", action="store_true")
@@ -256,7 +269,10 @@ def main() -> None:
         help="with --summary-only: what per-fit selection among these comma-separated candidates keeps "
         "(repeatable)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    base = by_method(args.set)
+    if set(base) - {"fmpe"}:
+        parser.error("--set takes fmpe settings: fmpe.NAME=VALUE")
     if args.summary_only:
         print(summarize(_read(args.out), args.rank_by))
         for names in args.selection:
@@ -286,7 +302,7 @@ def main() -> None:
         for budget in (parse_budget(b) for b in args.budgets.split(",")):
             sims = cache.get(task, args.seed, budget)
             for name in args.candidates.split(","):
-                method = get_method("fmpe", CANDIDATES[name])
+                method = get_method("fmpe", {**base.get("fmpe", {}), **CANDIDATES[name]})
                 resolved = method.config.resolved(budget, task.x_dim)  # type: ignore[attr-defined]
                 # The fit draws its train/validation split first after seeding: the same split here.
                 torch.manual_seed(args.seed)

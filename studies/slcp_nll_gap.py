@@ -11,12 +11,12 @@ for the pairs whose evidence has an effective sample size of at least ``--min-es
 The gap ``E[-log q(theta | x)] - E[-log p(theta | x)]`` over held-out pairs is the expected KL divergence
 from the true posterior to the fit, the quantity the fits' validation NLL ranks candidates by. The fit is
 the grid cell's (``fmbench run ... --out results/fmpe_grid`` must have fitted it on this machine; fit
-files are not committed). The held-out pairs are the first ``--pairs`` of ``scripts/select_fmpe.py``'s
+files are not committed). The held-out pairs are the first ``--pairs`` of ``studies/select_fmpe.py``'s
 (seed 2,000,001), so the fit NLL is comparable with its ``heldout_nll`` column.
 
 Usage:
-    nice python scripts/slcp_nll_gap.py --method fmpe --budget 1e4 --pairs 300
-    nice python scripts/slcp_nll_gap.py --method fmpe --budget 1e4 --pairs 300 --set fmpe.dropout=0.3 \
+    nice python studies/slcp_nll_gap.py --method fmpe --budget 1e4 --pairs 300
+    nice python studies/slcp_nll_gap.py --method fmpe --budget 1e4 --pairs 300 --set fmpe.dropout=0.3 \
         --out results/fmpe_dropout_1e4 --sim-cache results/fmpe_grid/simulations
 """
 
@@ -28,10 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from study_args import budget as parse_budget
+from study_args import by_method, setting
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
-from fmbench.cli import parse_budget, parse_setting, settings_by_method
 from fmbench.registries import get_method, get_task
 from fmbench.results import Cell
 from fmbench.simulations import SELECTION_SEED, SimulationCache
@@ -63,7 +64,7 @@ def _log_evidence(prior: Distribution, x: Tensor, draws: int, chunk: int = 2**19
     return float(torch.logsumexp(log_w, 0) - math.log(draws)), float(1 / (weights**2).sum())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="fmpe")
     parser.add_argument("--budget", type=parse_budget, default=10_000)
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/fmpe_grid"), help="the grid's folder")
     parser.add_argument(
         "--set",
-        type=parse_setting,
+        type=setting,
         action="append",
         default=[],
         metavar="METHOD.NAME=VALUE",
@@ -88,10 +89,10 @@ def main() -> None:
     parser.add_argument(
         "--min-ess", type=float, default=100, help="also summarize the pairs whose evidence has this ESS"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     task = get_task("slcp")
-    settings = settings_by_method(args.set)
+    settings = by_method(args.set)
     if set(settings) - {args.method}:
         parser.error(f"--set takes settings of --method: {args.method}.NAME=VALUE")
     method = get_method(args.method, settings.get(args.method))

@@ -1,0 +1,118 @@
+"""The study scripts in ``studies/`` still run: each once with tiny settings (seconds, not hours).
+
+They are not part of the package; they use fmbench's library API, and these runs catch a change of that API
+that would break them. What each study found is in ``studies/NOTES.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import pytest
+import torch
+
+from fmbench.method import FitContext
+from fmbench.registries import get_method, get_task
+from fmbench.results import Cell
+from fmbench.simulations import SimulationCache
+
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+#: The cheapest fmpe: one small network, two epochs, fixed-step ODEs.
+TINY = {
+    "hidden_features": "8,8",
+    "max_epochs": 2,
+    "batch_size": 64,
+    "time_prior_exponent": 1,
+    "conditioning": "concat",
+    "solver": "rk4",
+    "log_prob_solver": "rk4",
+    "steps": 4,
+}
+TINY_SET = [arg for name, value in TINY.items() for arg in ("--set", f"fmpe.{name}={value}")]
+
+
+def study(name: str) -> ModuleType:
+    """The study script ``studies/NAME.py`` as a module (its folder on the path, as when run)."""
+    if str(STUDIES) not in sys.path:
+        sys.path.insert(0, str(STUDIES))
+    return importlib.import_module(name)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def save_tiny_fit(task_name: str, out: Path, sims: Path, budget: int = 200) -> Path:
+    """A tiny fmpe fit saved where the runner keeps a cell's fit (``Cell.fit_path``), as the runner's
+    fit file holds it (an object with a ``posterior``)."""
+    task, method = get_task(task_name), get_method("fmpe", TINY)
+    data = SimulationCache(sims).get(task, 1, budget)
+    torch.manual_seed(1)
+    posterior = method.fit(data.theta, data.x, task.prior, FitContext(budget, 1))
+    path = Cell(task_name, "fmpe", budget, 1, method.config.hash(budget)).fit_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(SimpleNamespace(posterior=posterior), path)
+    return path
+
+
+def test_select_fmpe_scores_a_candidate_and_summarizes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    select = study("select_fmpe")
+    out = tmp_path / "selection.csv"
+    args = ["--tasks", "two_moons", "--budgets", "200", "--candidates", "alpha1,alpha4", *TINY_SET]
+    select.main(
+        [*args, "--heldout", "200", "--nll-pairs", "20", "--sim-cache", str(tmp_path), "--out", str(out)]
+    )
+    written = rows(out)
+    assert [r["candidate"] for r in written] == ["alpha1", "alpha4"]
+    assert written[1]["time_prior_exponent"] == "4.0"  # the candidate's own setting wins over --set
+    select.main(
+        ["--summary-only", "--out", str(out), "--rank-by", "heldout_nll", "--selection", "alpha1,alpha4"]
+    )
+    assert "per-fit selection among alpha1, alpha4" in capsys.readouterr().out
+
+
+def test_select_fmpe_reads_the_committed_study() -> None:
+    select = study("select_fmpe")
+    committed = rows(STUDIES / "results" / "fmpe_selection_1e3_alpha_batch.csv")
+    names = [f"alpha{a}_batch{b}" for a in (0, 1, 4) for b in (64, 256)]
+    outcome = select.selection_outcome(committed, names)
+    assert "gaussian_linear" in outcome and "mean held-out NLL kept" in outcome
+
+
+def test_fmpe_ensemble_averages_networks(tmp_path: Path) -> None:
+    ensemble = study("fmpe_ensemble")
+    out = tmp_path / "ensemble.csv"
+    ensemble.main(
+        ["--task", "two_moons", "--budget", "200", *TINY_SET, "--networks", "2", "--net-dir", str(tmp_path)]
+        + ["--nll-pairs", "20", "--sim-cache", str(tmp_path / "sims"), "--out", str(out)]
+    )
+    assert [r["members"] for r in rows(out)] == ["1", "2", "1-2"]
+
+
+def test_slcp_nll_gap_reads_a_cell_fit(tmp_path: Path) -> None:
+    gap = study("slcp_nll_gap")
+    sims = tmp_path / "sims"
+    save_tiny_fit("slcp", tmp_path, sims)
+    out = tmp_path / "gap.csv"
+    gap.main(
+        ["--method", "fmpe", "--budget", "200", "--out", str(tmp_path), "--sim-cache", str(sims), *TINY_SET]
+        + ["--pairs", "3", "--min-ess", "0", "--prior-draws", "4096", "--csv", str(out)]
+    )
+    assert len(rows(out)) == 3
+
+
+def test_compare_marginals_prints_a_fit_beside_the_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    compare = study("compare_marginals")
+    fit = save_tiny_fit("two_moons", tmp_path, tmp_path / "sims")
+    compare.main(
+        [str(fit), "--task", "two_moons", "--observations", "1", "--samples", "200"]
+        + ["--quadrants", "1", "2"]
+    )
+    assert "reference mean" in capsys.readouterr().out
