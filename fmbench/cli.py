@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fmbench import __version__, registries
+from fmbench.arguments import (
+    parse_budget,
+    parse_observations,
+    parse_setting,
+    parse_setting_pair,
+    settings_by_method,
+)
 
 EXECUTOR_NAMES = ("serial", "process", "local", "slurm")
 
@@ -33,55 +40,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
-
-
-def parse_budget(text: str) -> int:
-    """``"1000"``, ``"10_000"`` or ``"1e4"`` -> a positive integer, else ``ArgumentTypeError``."""
-    try:
-        value = float(text.replace("_", ""))
-    except ValueError:
-        value = float("nan")
-    if not (value == value and value >= 1 and value == int(value)):
-        raise argparse.ArgumentTypeError(f"a budget must be a positive integer, got {text!r}")
-    return int(value)
-
-
-def parse_observations(text: str) -> tuple[int, ...]:
-    """``"1-10"``, ``"1,3,5"`` or ``"1-3,7"`` -> sorted observation numbers."""
-    numbers: set[int] = set()
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            numbers.update(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"observations look like 1-10 or 1,3,5; got {text!r}") from None
-    if not numbers or min(numbers) < 1 or max(numbers) > 10:
-        raise argparse.ArgumentTypeError(f"observations must lie in 1..10, got {text!r}")
-    return tuple(sorted(numbers))
-
-
-def parse_setting(text: str) -> tuple[str, str, Any]:
-    """``"fmpe.alpha=4"`` -> ``("fmpe", "alpha", 4)``; values are read as JSON, else kept as text."""
-    key, sep, raw = text.partition("=")
-    method, dot, name = key.partition(".")
-    if not (sep and dot and method and name):
-        raise argparse.ArgumentTypeError(f"a setting looks like METHOD.NAME=VALUE, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return method, name, value
-
-
-def parse_setting_pair(text: str) -> tuple[str, Any]:
-    """``"timeout_min=60"`` -> ``("timeout_min", 60)``; values are read as JSON, else kept as text."""
-    key, sep, raw = text.partition("=")
-    if not (sep and key):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
 
 
 def check_device(text: str) -> str:
@@ -102,15 +60,6 @@ def check_device(text: str) -> str:
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise UsageError(f"device {text!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
     return text
-
-
-def settings_by_method(items: Sequence[tuple[str, str, Any]]) -> dict[str, dict[str, Any]]:
-    """Parsed ``--set`` items (:func:`parse_setting`) -> ``{method: {name: value}}``, the later of two
-    values of one setting winning."""
-    settings: dict[str, dict[str, Any]] = {}
-    for method, name, value in items:
-        settings.setdefault(method, {})[name] = value
-    return settings
 
 
 def build_parser() -> argparse.ArgumentParser:

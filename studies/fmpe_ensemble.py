@@ -29,10 +29,9 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from study_args import budget as parse_budget
-from study_args import by_method, observations, setting
 from torch import Tensor, nn
 
+from fmbench.arguments import parse_budget, parse_observations, parse_setting, settings_by_method
 from fmbench.evaluate import evaluate
 from fmbench.fmpe.config import Candidate
 from fmbench.fmpe.method import FlowPosterior, Fmpe, validation_nll
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task", default="slcp")
     parser.add_argument("--budget", type=parse_budget, default=10_000)
     parser.add_argument("--seed", type=int, default=1, help="seed of the training simulations and split")
-    parser.add_argument("--set", type=setting, action="append", default=[], metavar="fmpe.NAME=VALUE")
+    parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="fmpe.NAME=VALUE")
     parser.add_argument("--networks", type=int, default=8, help="K, the networks averaged")
     parser.add_argument("--only", type=int, nargs="+", help="fit only these networks (1..K), then stop")
     parser.add_argument(
@@ -86,11 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sim-cache", type=Path, default=Path("results/fmpe_grid/simulations"))
     parser.add_argument("--heldout-seed", type=int, default=SELECTION_SEED)
     parser.add_argument("--nll-pairs", type=int, default=1000, help="held-out pairs of the NLL")
-    parser.add_argument("--c2st-observations", type=observations, default=())
+    parser.add_argument("--c2st-observations", type=parse_observations, default=())
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="CSV of the scores")
     args = parser.parse_args(argv)
-    settings_of = by_method(args.set)
+    settings_of = settings_by_method(args.set)
     if set(settings_of) - {"fmpe"}:
         parser.error("--set takes fmpe settings: fmpe.NAME=VALUE")
     settings = settings_of.get("fmpe", {})

@@ -36,9 +36,8 @@ import time
 from pathlib import Path
 
 import torch
-from study_args import budget as parse_budget
-from study_args import by_method, setting
 
+from fmbench.arguments import parse_budget, parse_setting, settings_by_method
 from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.train import fixed_noise_loss, sample_time, split_indices
 from fmbench.method import FitContext
@@ -246,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("studies/results/fmpe_selection.csv"))
     parser.add_argument(
         "--set",
-        type=setting,
+        type=parse_setting,
         action="append",
         default=[],
         metavar="fmpe.NAME=VALUE",
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         "(repeatable)",
     )
     args = parser.parse_args(argv)
-    base = by_method(args.set)
+    base = settings_by_method(args.set)
     if set(base) - {"fmpe"}:
         parser.error("--set takes fmpe settings: fmpe.NAME=VALUE")
     if args.summary_only:

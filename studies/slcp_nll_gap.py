@@ -28,11 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from study_args import budget as parse_budget
-from study_args import by_method, setting
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
+from fmbench.arguments import parse_budget, parse_setting, settings_by_method
 from fmbench.registries import get_method, get_task
 from fmbench.results import Cell
 from fmbench.simulations import SELECTION_SEED, SimulationCache
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("results/fmpe_grid"), help="the grid's folder")
     parser.add_argument(
         "--set",
-        type=setting,
+        type=parse_setting,
         action="append",
         default=[],
         metavar="METHOD.NAME=VALUE",
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     task = get_task("slcp")
-    settings = by_method(args.set)
+    settings = settings_by_method(args.set)
     if set(settings) - {args.method}:
         parser.error(f"--set takes settings of --method: {args.method}.NAME=VALUE")
     method = get_method(args.method, settings.get(args.method))
