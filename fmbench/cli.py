@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         registries.load_plugin_files(args.plugin)
         return COMMANDS[args.command](args)
-    except UsageError as err:
+    except (UsageError, registries.PluginError) as err:
         print(f"fmbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
