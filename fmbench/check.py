@@ -68,24 +68,52 @@ class Comparison:
         return int(self.cells["exact"].sum()), int(self.cells["n"].sum())
 
 
-def is_complete(reference: ReferenceGrid, run: pd.DataFrame) -> bool:
-    """Whether ``run`` has an ``ok`` row for every observation of every reference cell."""
+#: The ``method_config_hash`` each cell of the run is expected to have, by ``(task, method, budget, seed)``.
+Hashes = dict[tuple[str, str, int, int], str]
+
+
+def is_complete(reference: ReferenceGrid, run: pd.DataFrame, expected: Hashes | None = None) -> bool:
+    """Whether ``run`` has an ``ok`` row for every observation of every reference cell (with the
+    ``expected`` hash of the cell, when given)."""
+    ok = run[run.status == "ok"]
     done = set(
-        run.loc[run.status == "ok", ["task", "method", "budget", "seed", "observation"]].itertuples(
+        ok[["task", "method", "budget", "seed", "observation", "method_config_hash"]].itertuples(
             index=False, name=None
         )
     )
-    return all((*cell.key, i) in done for cell in reference.cells for i in cell.observations)
+    done_any = {row[:5] for row in done}
+    return all(
+        (*cell.key, i, expected[cell.key]) in done if expected else (*cell.key, i) in done_any
+        for cell in reference.cells
+        for i in cell.observations
+    )
 
 
 def compare(
-    reference: ReferenceGrid, reference_rows: pd.DataFrame, run: pd.DataFrame, tolerance: Tolerance
+    reference: ReferenceGrid,
+    reference_rows: pd.DataFrame,
+    run: pd.DataFrame,
+    tolerance: Tolerance,
+    expected: Hashes | None = None,
 ) -> Comparison:
-    """Compares the rows of ``run`` with ``reference_rows`` (the rows ``reference`` was read from)."""
-    cells = pd.DataFrame([_cell_verdict(cell, reference_rows, run, tolerance) for cell in reference.cells])
-    changed = cells.loc[cells.verdict == "SETTINGS", "method"].unique()
-    changes = {m: _setting_changes(reference_rows, run, m) for m in changed}
-    return Comparison(cells, changes)
+    """Compares the rows of ``run`` with ``reference_rows`` (the rows ``reference`` was read from).
+
+    ``expected`` names the hash each cell was run with now (the run folder may also hold rows of other
+    settings); without it, a cell's rows with the reference's hash are compared, else its other rows.
+    """
+    run = run.assign(method_config_hash=run["method_config_hash"].astype(str))
+    cells = pd.DataFrame(
+        [
+            _cell_verdict(cell, reference_rows, run, tolerance, (expected or {}).get(cell.key))
+            for cell in reference.cells
+        ]
+    )
+    changed = cells[cells.verdict == "SETTINGS"].drop_duplicates("method")
+    changes = {
+        r.method: _setting_changes(_config(reference_rows, r.method), json.loads(r.now_config or "{}"))
+        for r in changed.itertuples(index=False)
+    }
+    return Comparison(cells.drop(columns="now_config"), changes)
 
 
 def _rows(frame: pd.DataFrame, cell: CellSpec) -> pd.DataFrame:
@@ -95,15 +123,23 @@ def _rows(frame: pd.DataFrame, cell: CellSpec) -> pd.DataFrame:
 
 
 def _cell_verdict(
-    cell: CellSpec, reference_rows: pd.DataFrame, run: pd.DataFrame, tolerance: Tolerance
+    cell: CellSpec,
+    reference_rows: pd.DataFrame,
+    run: pd.DataFrame,
+    tolerance: Tolerance,
+    expected: str | None,
 ) -> dict[str, Any]:
     ref = _rows(reference_rows, cell)
     ref = ref[ref.status == "ok"].set_index("observation").sort_index()
     now = _rows(run, cell)
     ref_hash = str(ref.method_config_hash.iloc[0]) if len(ref) else ""
-    same = now[now.method_config_hash.astype(str) == ref_hash]
-    settings_differ = len(now) > 0 and len(same) == 0
-    now = (now if settings_differ else same).drop_duplicates("observation", keep="last")
+    if expected is not None:
+        now, settings_differ = now[now.method_config_hash == expected], expected != ref_hash
+    else:
+        same = now[now.method_config_hash == ref_hash]
+        settings_differ = len(now) > 0 and len(same) == 0
+        now = now if settings_differ else same
+    now = now.drop_duplicates("observation", keep="last")
     now = now.set_index("observation").reindex(ref.index)
     ok = now.status == "ok"
     ref_mean = float(ref.c2st.mean())
@@ -124,6 +160,7 @@ def _cell_verdict(
         "exact": exact,
         "verdict": verdict,
         "note": note,
+        "now_config": str(now.method_config.dropna().iloc[0]) if now.method_config.notna().any() else "",
     }
 
 
@@ -139,7 +176,8 @@ def _verdict(
     if len(failed):
         reasons["FAILED"] = f"observation {failed.index[0]}: {str(failed.iloc[0].error)[:120]}"
     if settings_differ:
-        reasons["SETTINGS"] = f"method_config_hash {now.method_config_hash.dropna().iloc[0]}"
+        hashes = now.method_config_hash.dropna()
+        reasons["SETTINGS"] = f"method_config_hash {hashes.iloc[0] if len(hashes) else '?'}"
     if difference > tol:
         reasons["WORSE"] = f"worse by {difference:.3f} > {tol:.3f}"
     verdict = next((v for v in FAILING if v in reasons), "ok")
@@ -156,11 +194,9 @@ def _equal(ref: pd.Series, now: pd.Series) -> bool:
     return True
 
 
-def _setting_changes(reference_rows: pd.DataFrame, run: pd.DataFrame, method: str) -> str:
-    """``name: reference -> now`` for each setting of ``method`` that differs (else the hashes differ
-    through what ``"auto"`` settings resolve to, e.g. fmpe's budget tiers)."""
-    before = _config(reference_rows, method)
-    after = _config(run, method)
+def _setting_changes(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """``name: reference -> now`` for each setting that differs (else the hashes differ through what
+    ``"auto"`` settings resolve to, e.g. fmpe's budget tiers)."""
     names = sorted(set(before) | set(after))
     diffs = [
         f"{n}: {before.get(n, '-')!r} -> {after.get(n, '-')!r}"

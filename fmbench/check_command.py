@@ -18,7 +18,14 @@ import torch
 
 from fmbench.check import Tolerance, compare, format_comparison, is_complete
 from fmbench.provenance import package_version
-from fmbench.reference import BadReferenceError, ReferenceGrid, read_reference, reference_rows, run_reference
+from fmbench.reference import (
+    BadReferenceError,
+    ReferenceGrid,
+    expected_hashes,
+    read_reference,
+    reference_rows,
+    run_reference,
+)
 from fmbench.registry import RegistryError
 from fmbench.results import load_results
 from fmbench.task import TaskUnavailableError
@@ -71,19 +78,20 @@ def _check_into(
     device: str,
     show_progress: bool,
 ) -> int:
+    try:
+        expected = expected_hashes(reference, overrides)
+    except (BadReferenceError, RegistryError, KeyError, ValueError, TaskUnavailableError) as err:
+        raise CheckError(f"the reference cannot be re-run: {err}") from None
     existing = load_results(out) if _has_results(out) else None
-    if existing is not None and is_complete(reference, existing) and not overrides:
+    if existing is not None and is_complete(reference, existing, expected):
         print(f"{out} is complete: comparing its rows")
         run = existing
     else:
         _check_versions(reference_path, reference.versions, _environment_versions(), ignore_versions)
-        try:
-            run_reference(reference, out, overrides, device, show_progress)
-        except (BadReferenceError, RegistryError, KeyError, ValueError, TaskUnavailableError) as err:
-            raise CheckError(f"the reference cannot be re-run: {err}") from None
+        run_reference(reference, out, overrides, device, show_progress)
         run = load_results(out)
     _check_versions(reference_path, reference.versions, _versions_of(run), ignore_versions)
-    comparison = compare(reference, reference_rows(reference_path), run, tolerance)
+    comparison = compare(reference, reference_rows(reference_path), run, tolerance, expected)
     print(format_comparison(comparison))
     return 0 if comparison.passed else 1
 

@@ -45,7 +45,7 @@ def c2st_figure(summary: pd.DataFrame) -> Figure:
     cols = min(len(tasks), 4)
     rows = math.ceil(len(tasks) / cols)
     ncol = max(1, min(len(labels), 2 * cols))
-    legend_height = _LEGEND_ROW * math.ceil(len(labels) / ncol) + 0.45
+    legend_height = _LEGEND_ROW * math.ceil(len(labels) / ncol) + 0.2
     width, height = max(_PANEL[0] * cols, 4.2), _PANEL[1] * rows + legend_height
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, sharey=True)
     colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}

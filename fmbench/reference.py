@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from fmbench import registries
 from fmbench.calibration import COVERAGE_FILE, CalibrationOptions
 from fmbench.results import RESULTS_FILE
 
@@ -152,6 +153,22 @@ def run_reference(
     )
     for grid in reference_grids(reference, overrides):
         run_grid(grid, options)
+
+
+def expected_hashes(
+    reference: ReferenceGrid, overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[tuple[str, str, int, int], str]:
+    """The ``method_config_hash`` each reference cell gets when run today with the recorded settings
+    updated by ``overrides`` (it differs from the recorded one when the settings, or what they resolve
+    to, changed)."""
+    return {
+        grid_cell: registries.get_method(grid.methods[0], grid.settings[grid.methods[0]]).config.hash(
+            grid.budgets[0]
+        )
+        for grid_cell, grid in zip(
+            (cell.key for cell in reference.cells), reference_grids(reference, overrides), strict=True
+        )
+    }
 
 
 def reference_grids(reference: ReferenceGrid, overrides: dict[str, dict[str, Any]] | None = None) -> list:

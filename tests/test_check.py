@@ -68,6 +68,14 @@ def test_a_setting_made_worse_fails_the_check(reference, tmp_path, capsys) -> No
     assert "0 of 2 cell(s) pass" in out
 
 
+def test_a_setting_made_worse_fails_even_beside_the_rows_of_a_passing_check(
+    reference, tmp_path, capsys
+) -> None:
+    assert _check(reference, tmp_path / "run") == 0
+    assert _check(reference, tmp_path / "run", "--set", "toy_exact.scale=3") == 1
+    assert "0 of 2 cell(s) pass" in capsys.readouterr().out
+
+
 def test_a_code_regression_with_the_same_settings_fails_as_worse(
     reference, tmp_path, monkeypatch, capsys
 ) -> None:
