@@ -75,7 +75,7 @@ def reference_rows(path: Path) -> pd.DataFrame:
     table = path / RESULTS_FILE if path.is_dir() else path
     if not table.exists():
         raise BadReferenceError(f"no results table at {table}")
-    return pd.read_csv(table, keep_default_na=False, na_values=[""])
+    return pd.read_csv(table, keep_default_na=False, na_values=[""], dtype={"method_config_hash": str})
 
 
 def read_reference(path: Path) -> ReferenceGrid:
