@@ -1,8 +1,8 @@
 """Published C2ST values fmbench is measured against (see ANCHORS.md in the design documents).
 
 ``sbibm_npe``: NPE (NSF) as published with sbibm (Lueckmann et al., AISTATS 2021), mean over the 10
-observations; gaussian_mixture as re-run after the sbibm 1.1.0 fix. ``paper_fmpe``: FMPE as read off
-Fig. 4 of Dax et al. (NeurIPS 2023), about +-0.02.
+observations; gaussian_mixture as re-run after the sbibm 1.1.0 fix. The FMPE paper (Dax et al., NeurIPS
+2023) publishes no numbers, only a figure, so it has no anchor: values read off a figure are not published.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from importlib.resources import files
 import pandas as pd
 
 #: Display names of the anchors.
-ANCHOR_LABELS = {"sbibm_npe": "sbibm NPE (published)", "paper_fmpe": "FMPE paper (approx.)"}
+ANCHOR_LABELS = {"sbibm_npe": "sbibm NPE (published)"}
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The ``fmbench`` command line: ``tasks``, ``methods``, ``run`` and ``report``.
+"""The ``fmbench`` command line: ``tasks``, ``methods``, ``run``, ``report`` and ``check``.
 
 Bad input (an unknown task or method, a malformed budget, an observation out of range, an output folder
 that cannot be written, a bad method setting, an unknown or absent device, a broken plugin file) exits
@@ -230,8 +230,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report = sub.add_parser("report", help="leaderboard, summary, timings and figure from a results table")
     report.add_argument("results", type=Path, metavar="OUT", help="a run's output folder or a results CSV")
+    report.add_argument(
+        "include",
+        type=Path,
+        nargs="*",
+        metavar="DIR",
+        help="more result folders merged into the same leaderboard (cells run with other settings are "
+        "flagged and kept apart, never averaged)",
+    )
     report.add_argument("--to", type=Path, default=None, metavar="DIR", help="report folder (default: OUT)")
+    _add_check_parser(sub)
     return parser
+
+
+def _add_check_parser(sub: Any) -> None:
+    check = sub.add_parser(
+        "check",
+        help="re-run a reference results folder and fail on cells whose C2ST got worse",
+        description="Re-runs the grid recorded in REFERENCE (cells, observations, settings, run options) "
+        "into RUN, or reads RUN if it is complete, and compares cell by cell. Exit status 1 when a cell "
+        "fails, 0 otherwise.",
+    )
+    check.add_argument("reference", type=Path, metavar="REFERENCE", help="a committed results folder")
+    check.add_argument(
+        "--out", type=Path, default=None, metavar="RUN", help="run folder (default: a temporary one)"
+    )
+    check.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        metavar="C2ST",
+        help="a cell fails when its mean C2ST is worse by more than max(this, K standard errors of the "
+        "reference's mean over its observations) (default: 0.02)",
+    )
+    check.add_argument(
+        "--standard-errors", type=float, default=2.0, metavar="K", help="K of the tolerance (default: 2)"
+    )
+    check.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=parse_setting,
+        metavar="METHOD.NAME=VALUE",
+        help="change a recorded setting for the re-run (repeatable)",
+    )
+    check.add_argument(
+        "--ignore-versions",
+        action="store_true",
+        help="compare even when the reference was produced with other versions of torch or sbi",
+    )
+    check.add_argument("--device", default="cpu", help="torch device of the methods (default: cpu)")
+    check.add_argument("--threads", type=parse_budget, default=None, metavar="N", help="torch threads")
+    check.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except registries.PluginError as err:
             raise UsageError(str(err)) from None
         return COMMANDS[args.command](args)
-    except UsageError as err:
+    except (UsageError, registries.PluginError) as err:
         print(f"fmbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -414,21 +464,42 @@ def _check_writable(out: Path) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    _write_report(args.results, args.to)
+    _write_report(args.results, args.to, args.include)
     return 0
 
 
-def _write_report(results: Path, to: Path | None) -> None:
+def _check(args: argparse.Namespace) -> int:
+    from fmbench.check_command import CheckError, run_check
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return run_check(
+            args.reference,
+            args.out,
+            tolerance=(args.tolerance, args.standard_errors),
+            overrides=settings_by_method(args.set),
+            ignore_versions=args.ignore_versions,
+            device=args.device,
+            show_progress=not args.no_progress,
+        )
+    except CheckError as err:
+        raise UsageError(str(err)) from None
+
+
+def _write_report(results: Path, to: Path | None, include: Sequence[Path] = ()) -> None:
     from fmbench.report import write_report
 
     try:
-        files = write_report(results, to)
+        files = write_report(results, to, include=include)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     print(f"leaderboard: {files.leaderboard}\nfigure: {files.figure}\ntimings: {files.timings_md}")
 
 
-COMMANDS = {"tasks": _tasks, "methods": _methods, "run": _run, "report": _report}
+COMMANDS = {"tasks": _tasks, "methods": _methods, "run": _run, "report": _report, "check": _check}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 """Figures of a results table: C2ST against simulation budget, one panel per task, one line per method,
-with the published anchors drawn as references (the layout of Fig. 4 of Dax et al. 2023)."""
+with sbibm's published NPE drawn as a reference (the layout of Fig. 4 of Dax et al. 2023)."""
 
 from __future__ import annotations
 
@@ -11,69 +11,92 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from fmbench.anchors import ANCHOR_LABELS, load_anchors  # noqa: E402
 from fmbench.metrics import CoverageCurve, plot_coverage  # noqa: E402
 
 _ANCHOR_STYLE = {
     "sbibm_npe": dict(color="0.45", linestyle="--", marker="s"),
-    "paper_fmpe": dict(color="0.65", linestyle=":", marker="^"),
 }
+
+#: Panel size and the height of one legend row, in inches.
+_PANEL = (3.2, 2.9)
+_LEGEND_ROW = 0.2
 
 
 def plot_c2st_vs_budget(summary: pd.DataFrame, path: Path) -> Path:
     """Draws ``summary`` (from :func:`fmbench.summary.c2st_summary`) into ``path`` (PNG)."""
+    fig = c2st_figure(summary)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def c2st_figure(summary: pd.DataFrame) -> Figure:
+    """The C2ST-against-budget figure of ``summary``, with a legend below the panels that fits inside it."""
     tasks = sorted(summary["task"].unique())
+    anchors = load_anchors()
+    anchors = anchors[anchors.anchor.isin(_ANCHOR_STYLE) & anchors.task.isin(tasks)]
+    methods = sorted(summary["method"].unique())
+    labels = [ANCHOR_LABELS[a] for a in _ANCHOR_STYLE if a in set(anchors.anchor)] + methods
     cols = min(len(tasks), 4)
     rows = math.ceil(len(tasks) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False, sharey=True)
-    anchors = load_anchors()
-    methods = sorted(summary["method"].unique())
+    ncol = max(1, min(len(labels), 2 * cols))
+    legend_height = _LEGEND_ROW * math.ceil(len(labels) / ncol) + 0.2
+    width, height = max(_PANEL[0] * cols, 4.2), _PANEL[1] * rows + legend_height
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, sharey=True)
     colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     for ax, task in zip(axes.flat, tasks, strict=False):
-        budgets = sorted(summary.loc[summary.task == task, "budget"].unique())
-        for anchor, style in _ANCHOR_STYLE.items():
-            ref = anchors[(anchors.anchor == anchor) & (anchors.task == task)].sort_values("budget")
-            if len(ref):
-                ax.plot(ref.budget, ref.c2st, label=ANCHOR_LABELS[anchor], linewidth=1, markersize=4, **style)
-        for method in methods:
-            part = summary[(summary.task == task) & (summary.method == method)].dropna(subset=["c2st_mean"])
-            part = part.sort_values("budget")
-            ax.errorbar(
-                part.budget,
-                part.c2st_mean,
-                yerr=part.c2st_std.fillna(0),
-                label=method,
-                color=colors[method],
-                marker="o",
-                markersize=4,
-                capsize=2,
-                linewidth=1.5,
-            )
-        ax.set_xscale("log")
-        ax.set_xticks(sorted({*budgets, *anchors.loc[anchors.task == task, "budget"]}) or [1000])
-        ax.set_title(task, fontsize=10)
-        ax.set_ylim(0.45, 1.02)
-        ax.axhline(0.5, color="0.85", linewidth=0.8, zorder=0)
-        ax.grid(alpha=0.3)
+        _draw_panel(ax, task, summary, anchors, colors)
     for ax in axes.flat[len(tasks) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("C2ST (0.5 best)")
     for ax in axes[-1, :]:
         ax.set_xlabel("simulations")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    for ax in axes.flat[1 : len(tasks)]:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * rows, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    handles = {}
+    for ax in axes.flat[: len(tasks)]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    ordered = [label for label in labels if label in handles]
+    fig.legend(
+        [handles[k] for k in ordered], ordered, loc="lower center", ncol=ncol, fontsize=8, frameon=False
+    )
+    fig.tight_layout(rect=(0, legend_height / height, 1, 1))
+    return fig
+
+
+def _draw_panel(
+    ax: Axes, task: str, summary: pd.DataFrame, anchors: pd.DataFrame, colors: dict[str, object]
+) -> None:
+    for anchor, style in _ANCHOR_STYLE.items():
+        ref = anchors[(anchors.anchor == anchor) & (anchors.task == task)].sort_values("budget")
+        if len(ref):
+            ax.plot(ref.budget, ref.c2st, label=ANCHOR_LABELS[anchor], linewidth=1, markersize=4, **style)
+    for method, color in colors.items():
+        part = summary[(summary.task == task) & (summary.method == method)].dropna(subset=["c2st_mean"])
+        part = part.sort_values("budget")
+        ax.errorbar(
+            part.budget,
+            part.c2st_mean,
+            yerr=part.c2st_std.fillna(0),
+            label=method,
+            color=color,
+            marker="o",
+            markersize=4,
+            capsize=2,
+            linewidth=1.5,
+        )
+    budgets = summary.loc[summary.task == task, "budget"]
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({*budgets, *anchors.loc[anchors.task == task, "budget"]}) or [1000])
+    ax.set_title(task, fontsize=10)
+    ax.set_ylim(0.45, 1.02)
+    ax.axhline(0.5, color="0.85", linewidth=0.8, zorder=0)
+    ax.grid(alpha=0.3)
 
 
 def plot_coverage_grid(curves: dict[tuple[str, int], dict[str, CoverageCurve]], path: Path) -> Path:

@@ -145,10 +145,21 @@ class FitCost:
 
 
 class Posterior(ABC):
-    """An amortized posterior estimate q(theta | x)."""
+    """An amortized posterior estimate q(theta | x).
 
-    #: Whether :meth:`log_prob` is available.
+    A subclass implements :meth:`sample`; it has a density when it overrides :meth:`log_prob`
+    (``has_log_prob`` is then set on the class, unless the class sets it itself), and it reports its
+    cost by overriding :attr:`cost` (default: nothing known).
+    """
+
+    #: Whether :meth:`log_prob` is available; detected per subclass (see :meth:`__init_subclass__`).
     has_log_prob: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Sets ``has_log_prob`` to whether ``cls`` overrides :meth:`log_prob`, unless ``cls`` sets it."""
+        super().__init_subclass__(**kwargs)
+        if "has_log_prob" not in cls.__dict__:
+            cls.has_log_prob = cls.log_prob is not Posterior.log_prob
 
     @abstractmethod
     def sample(self, n: int, x_o: Tensor) -> Tensor:
@@ -162,9 +173,9 @@ class Posterior(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no tractable density")
 
     @property
-    @abstractmethod
     def cost(self) -> FitCost:
-        """What fitting cost and what one sample costs."""
+        """What fitting cost and what one sample costs (default: nothing known)."""
+        return FitCost()
 
     @property
     def passes_per_sample(self) -> float | None:
@@ -210,6 +221,24 @@ class Method(ABC):
     @abstractmethod
     def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
         """Fits on ``theta`` ``(N, theta_dim)`` and ``x`` ``(N, x_dim)`` simulated from ``prior``."""
+
+
+def method_class_problem(cls: type[Method]) -> str | None:
+    """Why ``cls`` cannot be registered as a method, or ``None``: checked at registration, so a plugin
+    fails when it loads, not in the middle of a run."""
+    abstract = sorted(getattr(cls, "__abstractmethods__", ()))
+    if abstract:
+        return f"{cls.__name__} does not implement {', '.join(abstract)}"
+    config = cls.Config
+    if not (isinstance(config, type) and issubclass(config, MethodConfig)):
+        return f"{cls.__name__}.Config must be a MethodConfig subclass, got {config!r}"
+    if "__dataclass_fields__" not in vars(config) or not config.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        return f"{cls.__name__}.Config ({config.__name__}) must be decorated with @dataclass(frozen=True)"
+    try:
+        config()
+    except Exception as err:  # noqa: BLE001 - reported as the registration error
+        return f"{cls.__name__}.Config() failed: {type(err).__name__}: {err}"
+    return None
 
 
 def count_parameters(module: nn.Module) -> int:

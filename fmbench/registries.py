@@ -5,13 +5,15 @@ Built-in entries live in ``fmbench.tasks`` and ``fmbench.baselines`` (and the in
 single Python file can add entries when passed as ``--plugin FILE``. A plugin simply imports these
 registries and uses their ``register`` decorators.
 
-Example plugin file::
+Example plugin file (``examples/zuko_npe.py`` is a complete one)::
 
-    from fmbench.registries import METHODS
-    from fmbench.method import Method
+    from fmbench import METHODS, Method
 
     @METHODS.register("my_method")
     class MyMethod(Method): ...
+
+A method class is checked when it registers (:func:`fmbench.method.method_class_problem`): a missing
+``fit`` or a ``Config`` that is not a frozen :class:`~fmbench.method.MethodConfig` dataclass fails there.
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ import functools
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from fmbench.method import Method
+from fmbench.method import Method, method_class_problem
 from fmbench.registry import Registry
 from fmbench.task import Task
 
 TASKS: Registry[Callable[[], Task]] = Registry("task", Task)
-METHODS: Registry[type[Method]] = Registry("method", Method)
+METHODS: Registry[type[Method]] = Registry("method", Method, check=method_class_problem)
 
 _BUILTIN_MODULES = ("fmbench.tasks", "fmbench.baselines", "fmbench.fmpe")
 ENTRY_POINT_GROUP = "fmbench.plugins"
@@ -50,7 +53,7 @@ def load_builtins() -> None:
         try:
             ep.load()
         except Exception as err:  # a broken third-party plugin must not hide the built-ins
-            raise PluginError(f"plugin entry point {ep.name!r} failed to load: {err}") from err
+            raise PluginError(f"plugin entry point {ep.name!r} failed to load: {_one_line(err)}") from err
 
 
 def load_plugin_files(paths: Iterable[str | Path]) -> None:
@@ -68,12 +71,25 @@ def _load_plugin_file(path: Path) -> None:
     if spec is None or spec.loader is None:
         raise PluginError(f"plugin file {path} is not a Python file")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # so that its posteriors pickle, and unpickle where it is loaded
+    sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as err:
-        del sys.modules[spec.name]
-        raise PluginError(f"plugin file {path} failed: {type(err).__name__}: {err}") from err
+        sys.modules.pop(spec.name, None)
+        raise PluginError(f"plugin file {path} failed{_line_in(path, err)}: {_one_line(err)}") from err
+
+
+def _line_in(path: Path, err: Exception) -> str:
+    """`` at line N``: where in the plugin file ``err`` was raised (the last frame in the file)."""
+    if isinstance(err, SyntaxError) and err.filename and Path(err.filename).resolve() == path:
+        return f" at line {err.lineno}"
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).resolve() == path]
+    return f" at line {frames[-1].lineno}" if frames else ""
+
+
+def _one_line(err: Exception) -> str:
+    text = err.msg if isinstance(err, SyntaxError) else str(err)
+    return f"{type(err).__name__}: {text}".replace("\n", " ")
 
 
 @functools.cache

@@ -1,8 +1,8 @@
 """A generic name -> entry registry, one instance for tasks and one for methods.
 
 Entries are registered with a decorator; a duplicate name is an error, and so is an entry that is not
-of the registry's base kind. Looking up an unknown name raises :class:`UnknownNameError`, whose message
-suggests the close matches and lists every valid name.
+of the registry's base kind or that the registry's ``check`` finds incomplete. Looking up an unknown
+name raises :class:`UnknownNameError`, whose message suggests the close matches and lists every valid name.
 
 Example:
     >>> reg = Registry("widget", base=object)
@@ -42,11 +42,14 @@ class Registry(Generic[T]):
     Args:
         kind: What the entries are, used in messages ("task", "method").
         base: Entries must be subclasses of this class (or, for factories, return instances of it).
+        check: Called on each class entry at registration; returns why the entry cannot be registered,
+            or ``None`` when it can.
     """
 
-    def __init__(self, kind: str, base: type) -> None:
+    def __init__(self, kind: str, base: type, check: Callable[[type], str | None] | None = None) -> None:
         self.kind = kind
         self.base = base
+        self._check = check
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -70,6 +73,9 @@ class Registry(Generic[T]):
             )
         if not callable(entry):
             raise RegistryError(f"{self.kind} {name!r}: entry {entry!r} is not callable")
+        problem = self._check(entry) if self._check and isinstance(entry, type) else None
+        if problem:
+            raise RegistryError(f"{self.kind} {name!r}: {problem}")
         self._entries[name] = entry
 
     def get(self, name: str) -> T:

@@ -1,9 +1,10 @@
-"""``fmbench report OUT``: the leaderboard, summaries, timing table and figure of a results table.
+"""``fmbench report OUT [DIR...]``: the leaderboard, summaries, timing table and figure of a results table,
+or of several folders merged into one (:mod:`fmbench.merge`; the merged report goes into OUT).
 
 Writes into the report folder:
 
 - ``leaderboard.md``: mean +- std of C2ST over observations per task x budget x method, the best per
-  row in bold, with sbibm's published NPE value and the FMPE paper's value beside ours; only rows whose
+  row in bold, with sbibm's published NPE value beside ours; only rows whose
   C2ST backend passed the agreement check (:data:`fmbench.metrics.c2st.AGREEMENT_CHECKED`) enter it;
 - ``summary.csv``: the same numbers, tidy;
 - ``timings.md`` and ``timings.csv``: cost per task x budget x method;
@@ -14,6 +15,7 @@ Writes into the report folder:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pandas as pd
 from fmbench.anchors import ANCHOR_LABELS, anchor_value
 from fmbench.calibration import COVERAGE_DIR, COVERAGE_FILE, assemble_coverage, coverage_curves
 from fmbench.figures import plot_c2st_vs_budget, plot_coverage_grid
+from fmbench.merge import Merged, conflict_note, merge_results, rename_coverage, source_names
 from fmbench.metrics.c2st import AGREEMENT_CHECKED
 from fmbench.results import load_results
 from fmbench.summary import c2st_summary, cost_summary
@@ -39,10 +42,15 @@ class ReportFiles:
     coverage: Path | None
 
 
-def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFiles:
-    """Builds every report file from the results table at ``results_path`` (a folder or a CSV)."""
+def write_report(
+    results_path: Path, report_dir: Path | None = None, include: Sequence[Path] = ()
+) -> ReportFiles:
+    """Builds every report file from the results table at ``results_path`` (a folder or a CSV), merged
+    with the tables of the ``include`` folders (:mod:`fmbench.merge`) when there are any."""
     results_path = Path(results_path)
-    results = load_results(results_path)
+    paths = [results_path, *map(Path, include)]
+    merged = merge_results(paths) if include else None
+    results = merged.rows if merged else load_results(results_path)
     if results.empty:
         raise ValueError(f"the results table at {results_path} has no rows")
     folder = (
@@ -52,7 +60,7 @@ def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFi
     unchecked = (results.status == "ok") & ~results["c2st_backend"].isin(AGREEMENT_CHECKED)
     summary = c2st_summary(results[~unchecked])
     costs = cost_summary(results)
-    coverage = _coverage_table(results_path)
+    coverage = _merged_coverage(paths, merged) if merged else _coverage_table(results_path)
     files = ReportFiles(
         folder / "leaderboard.md",
         folder / "summary.csv",
@@ -64,7 +72,9 @@ def write_report(results_path: Path, report_dir: Path | None = None) -> ReportFi
     summary.to_csv(files.summary, index=False)
     costs.to_csv(files.timings_csv, index=False)
     files.leaderboard.write_text(
-        leaderboard_markdown(summary, results[~unchecked]) + _unchecked_note(results[unchecked])
+        leaderboard_markdown(summary, results[~unchecked])
+        + _unchecked_note(results[unchecked])
+        + (conflict_note(merged) if merged else "")
     )
     files.timings_md.write_text("# Cost per fit\n\n" + _markdown_table(costs.round(4)) + "\n")
     plot_c2st_vs_budget(summary, files.figure)
@@ -80,6 +90,15 @@ def _coverage_table(results_path: Path) -> pd.DataFrame:
     if (folder / COVERAGE_FILE).exists():
         return pd.read_csv(folder / COVERAGE_FILE)
     return pd.DataFrame()
+
+
+def _merged_coverage(paths: list[Path], merged: Merged) -> pd.DataFrame:
+    tables = [
+        rename_coverage(_coverage_table(path), source, merged.renamed)
+        for path, source in zip(paths, source_names(paths), strict=True)
+    ]
+    tables = [t for t in tables if not t.empty]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
@@ -101,8 +120,8 @@ def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
     return (
         "# Leaderboard: C2ST (0.5 is best)\n\n"
         "Mean +- standard deviation over observations (and seeds); **bold** is the best of the row; "
-        "(n) counts observations, a ! marks failed ones. sbibm's published NPE values and FMPE values read "
-        "off Fig. 4 of Dax et al. (2023) stand beside ours.\n\n"
+        "(n) counts observations, a ! marks failed ones. sbibm's published NPE values (Lueckmann et al. "
+        "2021) stand beside ours; the FMPE paper publishes no numbers.\n\n"
         + "\n".join(lines)
         + f"\n\nC2ST backend(s): {backends}. Seeds: {seeds}. "
         f"Conventions: {results['metric_conventions'].iloc[0]}\n"

@@ -54,8 +54,9 @@ def test_report_writes_every_file(tmp_path) -> None:
     for file in (files.leaderboard, files.summary, files.timings_md, files.timings_csv, files.figure):
         assert file.exists() and file.stat().st_size > 0
     board = files.leaderboard.read_text()
-    assert "| two_moons | 1,000 | **0.620 +- 0.010 (3)** | 0.720 +- 0.010 (3!) | 0.725 |  |" in board
-    assert "| two_moons | 10,000 | **0.520 +- 0.010 (3)** | 0.620 +- 0.010 (3) | 0.606 | 0.570 |" in board
+    assert "| two_moons | 1,000 | **0.620 +- 0.010 (3)** | 0.720 +- 0.010 (3!) | 0.725 |" in board
+    assert "| two_moons | 10,000 | **0.520 +- 0.010 (3)** | 0.620 +- 0.010 (3) | 0.606 |" in board
+    assert "paper" not in board.splitlines()[4]  # no column of values read off the FMPE paper's figure
     assert files.figure.read_bytes()[:4] == b"\x89PNG"
     timings = pd.read_csv(files.timings_csv)
     assert {"fit_s", "sample_s", "num_parameters", "passes_per_sample"} <= set(timings.columns)
@@ -93,3 +94,28 @@ def test_empty_table_is_an_error(tmp_path) -> None:
     pd.DataFrame(columns=COLUMNS).to_csv(path, index=False)
     with pytest.raises(ValueError, match="no rows"):
         write_report(path)
+
+
+def test_no_anchor_is_read_off_a_figure() -> None:
+    from fmbench.anchors import ANCHOR_LABELS, load_anchors
+
+    assert set(load_anchors().anchor) == {"sbibm_npe"} == set(ANCHOR_LABELS)
+    assert len(load_anchors()) == 30  # ten tasks x three budgets, as published
+
+
+@pytest.mark.parametrize("num_tasks", [1, 2, 5])
+def test_the_figure_keeps_its_whole_legend(num_tasks) -> None:
+    from fmbench.figures import c2st_figure
+
+    tasks = ["two_moons", "slcp", "gaussian_linear", "sir", "bernoulli_glm"][:num_tasks]
+    table = pd.concat([_table().assign(task=t) for t in tasks], ignore_index=True)
+    table.loc[(table.observation == 2) & (table.method == "fmpe"), "method"] = "a_new_method_with_a_long_name"
+    fig = c2st_figure(c2st_summary(table))
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    box, page = legend.get_window_extent(), fig.bbox
+    assert len(legend.get_texts()) == 4  # the anchor and three methods
+    assert box.x0 >= page.x0 and box.x1 <= page.x1 and box.y0 >= page.y0, (box, page)
+    for ax in fig.axes:
+        if ax.get_visible():
+            assert ax.get_window_extent().y0 > box.y1  # the legend is below the panels

@@ -1,0 +1,50 @@
+"""CI's regression gate: the committed reference grid ``results/ci`` re-run and checked by ``fmbench check``.
+
+The reference (fmpe and npe_nsf on two_moons and gaussian_linear at 1,000 simulations, observations 1-2,
+2,000 samples, no coverage; the command is in ``results/ci/RUN.txt``) takes a few minutes on one core;
+deselect it locally with ``-m "not reference"``. The check runs in a subprocess with one torch thread,
+as the reference was made, so that on CPU with the same versions every row reproduces exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REFERENCE = Path(__file__).resolve().parent.parent / "results" / "ci"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _check(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "fmbench.cli", "check", str(REFERENCE), "--out", str(out)]
+    command += ["--threads", "1", "--no-progress", *extra]
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("ci_check") / "run"
+    return out, _check(out)
+
+
+@pytest.mark.reference
+def test_the_ci_reference_holds(checked) -> None:
+    _, done = checked
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "4 of 4 cell(s) pass" in done.stdout
+
+
+@pytest.mark.reference
+@pytest.mark.slow
+def test_a_planted_regression_of_the_ci_reference_fails(checked) -> None:
+    out, _ = checked
+    done = _check(out, "--set", "npe_nsf.max_num_epochs=3")  # fmpe's rows are complete and kept
+    print(done.stdout)
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    assert "settings of npe_nsf differ from the reference: max_num_epochs: 2147483647 -> 3" in done.stdout
+    assert "WORSE" in done.stdout or "worse by" in done.stdout
