@@ -220,9 +220,11 @@ class _Scheduler:
         total = sum(1 + len(p.followers) for p in plans)
         with tqdm(total=total, desc="jobs", unit="job", disable=not show) as self.bar:
             while self.ready or self.alone or self.waiting or self.running:
-                self._submit()
-                self._collect()
+                ended = self._collect()  # before submitting: a freed slot goes to the ended job's followers
                 self._wake()
+                self._submit()
+                if not ended:
+                    time.sleep(POLL_S)
 
     def _submit(self) -> None:
         if self.alone:
@@ -237,11 +239,9 @@ class _Scheduler:
         if batch:
             self.running += self.executor.submit(batch)
 
-    def _collect(self) -> None:
+    def _collect(self) -> bool:
+        """Handles every job that has ended (its followers go first in line); returns whether any had."""
         finished = [h for h in self.running if h.done()]
-        if not finished:
-            time.sleep(POLL_S)
-            return
         for handle in finished:
             self.running.remove(handle)
             try:
@@ -254,6 +254,7 @@ class _Scheduler:
                 outcome = JobOutcome(handle.job, "failed", f"{handle.job.kind}: {death}")
                 self._record_death(outcome)
             self._handle(outcome)
+        return bool(finished)
 
     def _handle(self, outcome: JobOutcome) -> None:
         job = outcome.job
