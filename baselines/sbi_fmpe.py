@@ -1,4 +1,4 @@
-"""sbi 0.27's flow matching posterior estimation (``sbi_fmpe``), at sbi's defaults, as an anchor.
+"""sbi 0.27's flow matching posterior estimation (``sbi_fmpe``) at sbi's defaults, a reference implementation.
 
 sbi's FMPE differs from the paper's (and fmbench's ``fmpe``): uniform time, a small MLP vector field (5
 layers of 100 units, sinusoidal time embedding), reversed time, and sampling by an adaptive ODE solve
@@ -20,7 +20,7 @@ from torch.distributions import Distribution
 
 from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from fmbench.method import FitContext, FitCost, Method, MethodConfig, Posterior, require, setting
-from fmbench.registries import METHODS
+from fmbench.registry import METHODS
 
 
 class CountingSbiPosterior(SbiPosterior):

@@ -16,7 +16,7 @@ from torch.distributions import Distribution
 
 from fmbench.baselines.sbi_common import NullTracker, SbiPosterior, sbi_cost, train_sbi
 from fmbench.method import FitContext, Method, MethodConfig, Posterior, require, setting
-from fmbench.registries import METHODS
+from fmbench.registry import METHODS
 
 
 @dataclass(frozen=True)

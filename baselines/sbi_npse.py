@@ -1,4 +1,4 @@
-"""sbi 0.27's neural posterior score estimation (``npse``), at sbi's defaults, as an anchor.
+"""sbi 0.27's neural posterior score estimation (``npse``), at sbi's defaults, as a reference implementation.
 
 NPSE (Geffner et al. 2023; Sharrock et al. 2024) trains a score network by denoising score matching on a
 diffusion (sbi's default: the variance-exploding SDE, an MLP score network) and samples by integrating the
@@ -16,7 +16,7 @@ from torch.distributions import Distribution
 from fmbench.baselines.sbi_common import NullTracker
 from fmbench.baselines.sbi_fmpe import SbiTrainConfig, fit_sbi_vector_field
 from fmbench.method import FitContext, Method, Posterior, require, setting
-from fmbench.registries import METHODS
+from fmbench.registry import METHODS
 
 SDE_TYPES = ("ve", "vp", "subvp")
 

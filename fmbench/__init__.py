@@ -26,10 +26,10 @@ _EXPORTS = {
     "require": "fmbench.method",
     "count_parameters": "fmbench.method",
     "Task": "fmbench.task",
-    "METHODS": "fmbench.registries",
-    "TASKS": "fmbench.registries",
-    "get_method": "fmbench.registries",
-    "get_task": "fmbench.registries",
+    "METHODS": "fmbench.registry",
+    "TASKS": "fmbench.registry",
+    "get_method": "fmbench.registry",
+    "get_task": "fmbench.registry",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fmbench import __version__, registries
+from fmbench import __version__, plugins, registry
 from fmbench.arguments import (
     parse_budget,
     parse_observations,
@@ -289,11 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         try:
-            registries.load_plugin_files(args.plugin)
-        except registries.PluginError as err:
+            plugins.load_plugin_files(args.plugin)
+        except plugins.PluginError as err:
             raise UsageError(str(err)) from None
         return COMMANDS[args.command](args)
-    except (UsageError, registries.PluginError) as err:
+    except (UsageError, plugins.PluginError) as err:
         print(f"fmbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
-    infos = [registries.get_task(name).info() for name in registries.task_names()]
+    infos = [registry.get_task(name).info() for name in registry.task_names()]
     print(f"{'task':<24} {'theta':>5} {'x':>4} {'prior':<20} {'obs':>3}  available")
     for i in infos:
         status = "yes" if i.available else f"no: {i.reason}"
@@ -313,8 +313,8 @@ def _tasks(args: argparse.Namespace) -> int:
 
 
 def _methods(args: argparse.Namespace) -> int:
-    for name in registries.method_names():
-        cls = registries.METHODS.get(name)
+    for name in registry.method_names():
+        cls = registry.METHODS.get(name)
         print(f"{name}: {cls.description}")
         for setting, default, help_text in cls.Config.settings():
             print(f"    {setting} = {default!r}  # {help_text}")
@@ -322,7 +322,7 @@ def _methods(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fmbench.calibration import CalibrationOptions
+    from fmbench.coverage import CoverageOptions
     from fmbench.metrics import C2ST_BACKENDS
     from fmbench.runner import Grid, RunOptions
 
@@ -343,7 +343,7 @@ def _run(args: argparse.Namespace) -> int:
             observations=args.observations,
             settings=settings,
         )
-        registries.METHODS.check(list(args.cpu_methods))
+        registry.METHODS.check(list(args.cpu_methods))
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
         raise UsageError(str(err)) from None
     _check_writable(args.out)
@@ -354,7 +354,7 @@ def _run(args: argparse.Namespace) -> int:
         device=device,
         sim_cache=args.sim_cache,
         show_progress=not args.no_progress,
-        calibration=CalibrationOptions(num_pairs=args.coverage_pairs, num_samples=args.coverage_samples),
+        calibration=CoverageOptions(num_pairs=args.coverage_pairs, num_samples=args.coverage_samples),
     )
     if args.collect:
         return _collect(grid, options, args.report)
@@ -429,7 +429,7 @@ def _slurm_parameters(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _collect(grid: Any, options: Any, report: bool) -> int:
-    from fmbench.calibration import assemble_coverage
+    from fmbench.coverage import assemble_coverage
     from fmbench.results import assemble
     from fmbench.runner import plan
 

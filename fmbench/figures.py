@@ -14,10 +14,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fmbench.anchors import ANCHOR_LABELS, load_anchors  # noqa: E402
-from fmbench.metrics import CoverageCurve, plot_coverage  # noqa: E402
+from fmbench.published import PUBLISHED_LABELS, load_published  # noqa: E402
 
-_ANCHOR_STYLE = {
+_PUBLISHED_STYLE = {
     "sbibm_npe": dict(color="0.45", linestyle="--", marker="s"),
 }
 
@@ -38,10 +37,10 @@ def plot_c2st_vs_budget(summary: pd.DataFrame, path: Path) -> Path:
 def c2st_figure(summary: pd.DataFrame) -> Figure:
     """The C2ST-against-budget figure of ``summary``, with a legend below the panels that fits inside it."""
     tasks = sorted(summary["task"].unique())
-    anchors = load_anchors()
-    anchors = anchors[anchors.anchor.isin(_ANCHOR_STYLE) & anchors.task.isin(tasks)]
+    published = load_published()
+    published = published[published.result.isin(_PUBLISHED_STYLE) & published.task.isin(tasks)]
     methods = sorted(summary["method"].unique())
-    labels = [ANCHOR_LABELS[a] for a in _ANCHOR_STYLE if a in set(anchors.anchor)] + methods
+    labels = [PUBLISHED_LABELS[a] for a in _PUBLISHED_STYLE if a in set(published.result)] + methods
     cols = min(len(tasks), 4)
     rows = math.ceil(len(tasks) / cols)
     ncol = max(1, min(len(labels), 2 * cols))
@@ -50,7 +49,7 @@ def c2st_figure(summary: pd.DataFrame) -> Figure:
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, sharey=True)
     colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     for ax, task in zip(axes.flat, tasks, strict=False):
-        _draw_panel(ax, task, summary, anchors, colors)
+        _draw_panel(ax, task, summary, published, colors)
     for ax in axes.flat[len(tasks) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
@@ -70,12 +69,12 @@ def c2st_figure(summary: pd.DataFrame) -> Figure:
 
 
 def _draw_panel(
-    ax: Axes, task: str, summary: pd.DataFrame, anchors: pd.DataFrame, colors: dict[str, object]
+    ax: Axes, task: str, summary: pd.DataFrame, published: pd.DataFrame, colors: dict[str, object]
 ) -> None:
-    for anchor, style in _ANCHOR_STYLE.items():
-        ref = anchors[(anchors.anchor == anchor) & (anchors.task == task)].sort_values("budget")
+    for result, style in _PUBLISHED_STYLE.items():
+        ref = published[(published.result == result) & (published.task == task)].sort_values("budget")
         if len(ref):
-            ax.plot(ref.budget, ref.c2st, label=ANCHOR_LABELS[anchor], linewidth=1, markersize=4, **style)
+            ax.plot(ref.budget, ref.c2st, label=PUBLISHED_LABELS[result], linewidth=1, markersize=4, **style)
     for method, color in colors.items():
         part = summary[(summary.task == task) & (summary.method == method)].dropna(subset=["c2st_mean"])
         part = part.sort_values("budget")
@@ -92,25 +91,8 @@ def _draw_panel(
         )
     budgets = summary.loc[summary.task == task, "budget"]
     ax.set_xscale("log")
-    ax.set_xticks(sorted({*budgets, *anchors.loc[anchors.task == task, "budget"]}) or [1000])
+    ax.set_xticks(sorted({*budgets, *published.loc[published.task == task, "budget"]}) or [1000])
     ax.set_title(task, fontsize=10)
     ax.set_ylim(0.45, 1.02)
     ax.axhline(0.5, color="0.85", linewidth=0.8, zorder=0)
     ax.grid(alpha=0.3)
-
-
-def plot_coverage_grid(curves: dict[tuple[str, int], dict[str, CoverageCurve]], path: Path) -> Path:
-    """One coverage panel per (task, budget), one curve per method, into ``path`` (PNG)."""
-    keys = sorted(curves)
-    cols = min(len(keys), 4)
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
-    for ax, (task, budget) in zip(axes.flat, keys, strict=False):
-        plot_coverage(curves[(task, budget)], ax=ax, title=f"{task}, {budget:,}")
-    for ax in axes.flat[len(keys) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

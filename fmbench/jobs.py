@@ -25,15 +25,15 @@ from typing import Any, Literal
 
 import torch
 
-from fmbench import registries
-from fmbench.calibration import CalibrationOptions, calibrate
-from fmbench.evaluate import evaluate
+from fmbench import plugins, registry
+from fmbench.coverage import CoverageOptions, calibrate
+from fmbench.evaluation import evaluate
 from fmbench.memory import peak_memory
 from fmbench.method import FitContext, Method, Posterior
 from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
 from fmbench.provenance import provenance
 from fmbench.results import Cell, ResultRow, merge_rows, read_cell
-from fmbench.simulations import CALIBRATION_SEED_OFFSET, SimulationCache
+from fmbench.simulations import COVERAGE_SEED_OFFSET, SimulationCache
 from fmbench.store import Claim, DamagedFileError, claim_path, load_torch, save_torch
 from fmbench.task import Task
 
@@ -63,7 +63,7 @@ class RunOptions:
     device: str = "cpu"
     sim_cache: Path | None = None
     show_progress: bool = True
-    calibration: CalibrationOptions = CalibrationOptions()
+    calibration: CoverageOptions = CoverageOptions()
 
     @property
     def cache(self) -> SimulationCache:
@@ -147,8 +147,8 @@ def run_job(job: Job, setup: WorkerSetup) -> JobOutcome:
     with Claim(claim_path(setup.options.out, job.name)) as claim:
         if not claim.acquire():
             return JobOutcome(job, "busy")
-        method = registries.get_method(job.cell.method, setup.settings.get(job.cell.method))
-        task = registries.get_task(job.cell.task)
+        method = registry.get_method(job.cell.method, setup.settings.get(job.cell.method))
+        task = registry.get_task(job.cell.task)
         try:
             return _RUNNERS[job.kind](job, task, method, setup.options)
         except Exception as err:  # noqa: BLE001 - e.g. a full disk: the job fails, the run goes on
@@ -162,7 +162,7 @@ _prepared: set[tuple[str, ...]] = set()
 
 def _prepare_worker(setup: WorkerSetup) -> None:
     if setup.plugins not in _prepared:
-        registries.load_plugin_files(setup.plugins)
+        plugins.load_plugin_files(setup.plugins)
         _prepared.add(setup.plugins)
     if setup.threads:
         torch.set_num_threads(setup.threads)
@@ -270,7 +270,7 @@ def _run_calibrate(job: Job, task: Task, method: Method, options: RunOptions) ->
 
 
 def _calibrate_fit(job: Job, task: Task, options: RunOptions, fit: Fit) -> JobOutcome:
-    torch.manual_seed(CALIBRATION_SEED_OFFSET + job.cell.seed)
+    torch.manual_seed(COVERAGE_SEED_OFFSET + job.cell.seed)
     try:
         unranked = calibrate(job.cell, task, fit.posterior, options.cache, options.out, options.calibration)
     except Exception as err:  # noqa: BLE001 - the rows stay; a re-run retries the calibration

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from fmbench import registries
-from fmbench.calibration import COVERAGE_FILE, CalibrationOptions
+from fmbench import registry
+from fmbench.coverage import COVERAGE_FILE, CoverageOptions
 from fmbench.results import RESULTS_FILE
 
 
@@ -58,7 +58,7 @@ class ReferenceGrid:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     num_samples: int = 10_000
     c2st_backend: str = "torch"
-    coverage: CalibrationOptions = CalibrationOptions(num_pairs=0)
+    coverage: CoverageOptions = CoverageOptions(num_pairs=0)
     versions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,15 +117,15 @@ def _settings(rows: pd.DataFrame, method: str) -> dict[str, Any]:
     return json.loads(recorded[0])
 
 
-def _coverage(path: Path) -> CalibrationOptions:
+def _coverage(path: Path) -> CoverageOptions:
     file = (path if path.is_dir() else path.parent) / COVERAGE_FILE
     if not file.exists():
-        return CalibrationOptions(num_pairs=0)
+        return CoverageOptions(num_pairs=0)
     table = pd.read_csv(file)
     if table.empty:
-        return CalibrationOptions(num_pairs=0)
+        return CoverageOptions(num_pairs=0)
     per_fit = table.groupby(["task", "method", "budget", "seed"]).size()
-    return CalibrationOptions(
+    return CoverageOptions(
         num_pairs=int(per_fit.max()),
         num_samples=int(table["num_samples"].max()),
         method=str(table["coverage_method"].iloc[0]),
@@ -162,7 +162,7 @@ def expected_hashes(
     updated by ``overrides`` (it differs from the recorded one when the settings, or what they resolve
     to, changed)."""
     return {
-        grid_cell: registries.get_method(grid.methods[0], grid.settings[grid.methods[0]]).config.hash(
+        grid_cell: registry.get_method(grid.methods[0], grid.settings[grid.methods[0]]).config.hash(
             grid.budgets[0]
         )
         for grid_cell, grid in zip(

@@ -1,8 +1,9 @@
-"""A generic name -> entry registry, one instance for tasks and one for methods.
+"""The registries of tasks and methods: :data:`TASKS`, :data:`METHODS` and the look-ups by name.
 
-Entries are registered with a decorator; a duplicate name is an error, and so is an entry that is not
-of the registry's base kind or that the registry's ``check`` finds incomplete. Looking up an unknown
-name raises :class:`UnknownNameError`, whose message suggests the close matches and lists every valid name.
+:class:`Registry` maps names to entries of one kind. Entries are registered with a decorator; a duplicate
+name is an error, and so is an entry that is not of the registry's base kind or that the registry's
+``check`` finds incomplete. Looking up an unknown name raises :class:`UnknownNameError`, whose message
+suggests the close matches and lists every valid name.
 
 Example:
     >>> reg = Registry("widget", base=object)
@@ -19,8 +20,13 @@ Example:
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from fmbench.method import Method, method_class_problem
+from fmbench.plugins import load_builtins
+from fmbench.task import Task
 
 T = TypeVar("T")
 
@@ -108,3 +114,35 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+#: The tasks, by name (entries are factories or Task classes).
+TASKS: Registry[Callable[[], Task]] = Registry("task", Task)
+#: The methods, by name (a class is checked when it registers: :func:`fmbench.method.method_class_problem`).
+METHODS: Registry[type[Method]] = Registry("method", Method, check=method_class_problem)
+
+
+@functools.cache
+def get_task(name: str) -> Task:
+    """The task registered under ``name`` (built once and cached)."""
+    load_builtins()
+    return TASKS.get(name)()
+
+
+def get_method(name: str, overrides: dict[str, Any] | None = None) -> Method:
+    """The method registered under ``name``, configured with ``overrides`` of its default settings."""
+    load_builtins()
+    cls = METHODS.get(name)
+    return cls(cls.Config.from_overrides(overrides or {}))
+
+
+def task_names() -> list[str]:
+    """All registered task names."""
+    load_builtins()
+    return TASKS.names()
+
+
+def method_names() -> list[str]:
+    """All registered method names."""
+    load_builtins()
+    return METHODS.names()

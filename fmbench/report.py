@@ -21,11 +21,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmbench.anchors import ANCHOR_LABELS, anchor_value
-from fmbench.calibration import COVERAGE_DIR, COVERAGE_FILE, assemble_coverage, coverage_curves
-from fmbench.figures import plot_c2st_vs_budget, plot_coverage_grid
+from fmbench.coverage import (
+    COVERAGE_DIR,
+    COVERAGE_FILE,
+    assemble_coverage,
+    coverage_curves,
+    plot_coverage_grid,
+)
+from fmbench.figures import plot_c2st_vs_budget
 from fmbench.merge import Merged, conflict_note, merge_results, rename_coverage, source_names
 from fmbench.metrics.c2st import AGREEMENT_CHECKED
+from fmbench.published import PUBLISHED_LABELS, published_value
 from fmbench.results import load_results
 from fmbench.summary import c2st_summary, cost_summary
 
@@ -102,17 +108,17 @@ def _merged_coverage(paths: list[Path], merged: Merged) -> pd.DataFrame:
 
 
 def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
-    """The leaderboard: one row per (task, budget), one column per method and per anchor."""
+    """The leaderboard: one row per (task, budget), one column per method and per result."""
     methods = sorted(summary["method"].unique())
-    header = ["task", "budget", *methods, *ANCHOR_LABELS.values()]
+    header = ["task", "budget", *methods, *PUBLISHED_LABELS.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (task, budget), part in summary.groupby(["task", "budget"]):
         cells = [task, f"{budget:,}"]
         for method in methods:
             hit = part[part.method == method]
             cells.append(_cell(hit.iloc[0]) if len(hit) else "")
-        for anchor in ANCHOR_LABELS:
-            value = anchor_value(anchor, task, int(budget))
+        for result in PUBLISHED_LABELS:
+            value = published_value(result, task, int(budget))
             cells.append(f"{value:.3f}" if value is not None else "")
         lines.append("| " + " | ".join(cells) + " |")
     backends = ", ".join(sorted(set(results["c2st_backend"].dropna().astype(str))))

@@ -24,8 +24,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from fmbench import registries
-from fmbench.calibration import assemble_coverage, coverage_path, read_coverage
+from fmbench import plugins, registry
+from fmbench.coverage import assemble_coverage, coverage_path, read_coverage
 from fmbench.executors import Executor, Handle, SerialExecutor, SubmititExecutor, WorkerDied
 from fmbench.jobs import NUM_SAMPLES, Job, JobOutcome, RunOptions, WorkerSetup, record_failure
 from fmbench.results import Cell, assemble, read_cell
@@ -62,23 +62,23 @@ class Grid:
         ):
             if not values:
                 raise ValueError(f"{name}: the grid needs at least one")
-        registries.load_builtins()
-        registries.TASKS.check(list(self.tasks))
-        registries.METHODS.check(list(self.methods))
+        plugins.load_builtins()
+        registry.TASKS.check(list(self.tasks))
+        registry.METHODS.check(list(self.methods))
         for budget in self.budgets:
             check_budget(budget)
         for seed in self.seeds:
             check_benchmark_seed(seed)
         for name in self.tasks:
-            task = registries.get_task(name)
+            task = registry.get_task(name)
             if not task.available:
                 raise TaskUnavailableError(f"task {name!r} is unavailable: {task.unavailable_reason}")
             for i in self.observations:
                 task.check_observation(i)
         for name in self.settings:
-            registries.METHODS.check([name])
+            registry.METHODS.check([name])
         for name in self.methods:  # settings fail here, before anything runs
-            registries.get_method(name, self.settings.get(name))
+            registry.get_method(name, self.settings.get(name))
 
     @property
     def num_cells(self) -> int:
@@ -91,7 +91,7 @@ class Grid:
         for task in self.tasks:
             for seed in self.seeds:
                 for method in self.methods:
-                    config = registries.get_method(method, self.settings.get(method)).config
+                    config = registry.get_method(method, self.settings.get(method)).config
                     cells.extend(Cell(task, method, b, seed, config.hash(b)) for b in self.budgets)
         return cells
 
@@ -220,9 +220,11 @@ class _Scheduler:
         total = sum(1 + len(p.followers) for p in plans)
         with tqdm(total=total, desc="jobs", unit="job", disable=not show) as self.bar:
             while self.ready or self.alone or self.waiting or self.running:
-                self._submit()
-                self._collect()
+                ended = self._collect()  # before submitting: a freed slot goes to the ended job's followers
                 self._wake()
+                self._submit()
+                if not ended:
+                    time.sleep(POLL_S)
 
     def _submit(self) -> None:
         if self.alone:
@@ -237,11 +239,9 @@ class _Scheduler:
         if batch:
             self.running += self.executor.submit(batch)
 
-    def _collect(self) -> None:
+    def _collect(self) -> bool:
+        """Handles every job that has ended (its followers go first in line); returns whether any had."""
         finished = [h for h in self.running if h.done()]
-        if not finished:
-            time.sleep(POLL_S)
-            return
         for handle in finished:
             self.running.remove(handle)
             try:
@@ -254,6 +254,7 @@ class _Scheduler:
                 outcome = JobOutcome(handle.job, "failed", f"{handle.job.kind}: {death}")
                 self._record_death(outcome)
             self._handle(outcome)
+        return bool(finished)
 
     def _handle(self, outcome: JobOutcome) -> None:
         job = outcome.job
@@ -282,7 +283,7 @@ class _Scheduler:
                 self.ready.append(job)
 
     def _record_death(self, outcome: JobOutcome) -> None:
-        method = registries.get_method(outcome.job.cell.method, self.settings.get(outcome.job.cell.method))
+        method = registry.get_method(outcome.job.cell.method, self.settings.get(outcome.job.cell.method))
         record_failure(outcome.job, method, self.options, outcome.message)
 
 

@@ -12,7 +12,7 @@ minus the rows whose simulation failed (non-finite x), whose number is recorded.
 
 Seeds are split into disjoint streams, so that no method ever trains on the simulations it is judged or
 chosen on: benchmark seeds ``0 .. MAX_BENCHMARK_SEED`` draw the training simulations; the held-out
-calibration pairs of benchmark seed ``s`` are seed ``CALIBRATION_SEED_OFFSET + s``; the held-out
+calibration pairs of benchmark seed ``s`` are seed ``COVERAGE_SEED_OFFSET + s``; the held-out
 simulations on which fmpe's settings are chosen (``studies/select_fmpe.py`` and the studies beside it)
 are seed :data:`SELECTION_SEED`.
 """
@@ -35,8 +35,8 @@ from fmbench.task import Task
 CHUNK = 1000
 #: The largest seed a benchmark cell may train on; the seeds above belong to the held-out streams.
 MAX_BENCHMARK_SEED = 999_999
-#: Calibration pairs of benchmark seed ``s`` are simulations of seed ``CALIBRATION_SEED_OFFSET + s``.
-CALIBRATION_SEED_OFFSET = 1_000_000
+#: Calibration pairs of benchmark seed ``s`` are simulations of seed ``COVERAGE_SEED_OFFSET + s``.
+COVERAGE_SEED_OFFSET = 1_000_000
 #: The seed of the held-out simulations that settings are chosen on (never a reference posterior).
 SELECTION_SEED = 2_000_001
 
@@ -149,7 +149,7 @@ def check_benchmark_seed(seed: object) -> int:
     if seed > MAX_BENCHMARK_SEED:
         raise ValueError(
             f"seed {seed} is reserved: benchmark seeds go up to {MAX_BENCHMARK_SEED:,}; the seeds above draw "
-            f"the held-out calibration pairs ({CALIBRATION_SEED_OFFSET:,} + seed) and the held-out "
+            f"the held-out calibration pairs ({COVERAGE_SEED_OFFSET:,} + seed) and the held-out "
             f"selection set ({SELECTION_SEED:,}), which no method may train on"
         )
     return int(seed)

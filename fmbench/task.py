@@ -116,11 +116,3 @@ def describe_prior(prior: Distribution) -> str:
     while isinstance(base, Independent):
         base = base.base_dist
     return type(base).__name__
-
-
-def within_support(prior: Distribution, theta: Tensor) -> Tensor:
-    """Boolean mask ``(N,)``: rows of ``theta`` ``(N, D)`` that are finite and inside the prior's support."""
-    inside = prior.support.check(theta)
-    if inside.ndim == theta.ndim:
-        inside = inside.all(dim=-1)
-    return inside & torch.isfinite(theta).all(dim=-1)

@@ -24,7 +24,7 @@ from fmbench.fmpe.method import FlowPosterior
 from fmbench.fmpe.ode import OdeSettings
 from fmbench.method import FitContext
 from fmbench.metrics import c2st
-from fmbench.registries import get_method, get_task
+from fmbench.registry import get_method, get_task
 from fmbench.simulations import SimulationCache
 
 

@@ -17,7 +17,7 @@ import warnings
 
 import torch
 
-from fmbench.registries import get_task
+from fmbench.registry import get_task
 from fmbench.tasks.julia_free import SimulationFailureWarning, StoredSbibmTask
 
 

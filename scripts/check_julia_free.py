@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from fmbench.metrics import c2st
-from fmbench.registries import get_task
+from fmbench.registry import get_task
 from fmbench.tasks import sbibm_files
 from fmbench.tasks.julia_free import StoredSbibmTask
 from fmbench.tasks.likelihood_posterior import sample_posterior

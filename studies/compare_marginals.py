@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from fmbench.registries import get_task
-from fmbench.task import within_support
+from fmbench.registry import get_task
+from fmbench.support import within_support
 
 
 def _row(label: str, values: torch.Tensor) -> str:

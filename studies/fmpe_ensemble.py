@@ -32,13 +32,13 @@ import torch
 from torch import Tensor, nn
 
 from fmbench.arguments import parse_budget, parse_observations, parse_setting, settings_by_method
-from fmbench.evaluate import evaluate
+from fmbench.evaluation import evaluate
 from fmbench.fmpe.config import Candidate
 from fmbench.fmpe.method import FlowPosterior, Fmpe, validation_nll
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.train import Standardizer, split_indices
 from fmbench.method import FitContext
-from fmbench.registries import get_method, get_task
+from fmbench.registry import get_method, get_task
 from fmbench.simulations import SELECTION_SEED, SimulationCache
 
 #: Network k starts from this seed plus k.

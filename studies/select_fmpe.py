@@ -41,7 +41,7 @@ from fmbench.arguments import parse_budget, parse_setting, settings_by_method
 from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.train import fixed_noise_loss, sample_time, split_indices
 from fmbench.method import FitContext
-from fmbench.registries import get_method, get_task
+from fmbench.registry import get_method, get_task
 from fmbench.simulations import SELECTION_SEED, SimulationCache
 
 #: The larger candidate network: the widths of the tier above 3e4 today, written out so the studies that

@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
 from fmbench.arguments import parse_budget, parse_setting, settings_by_method
-from fmbench.registries import get_method, get_task
+from fmbench.registry import get_method, get_task
 from fmbench.results import Cell
 from fmbench.simulations import SELECTION_SEED, SimulationCache
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, LogNormal
 
-from fmbench.registries import TASKS
+from fmbench.registry import TASKS
 from fmbench.tasks.julia_free import StoredSbibmTask
 
 #: sbibm's clamp of the populations before the log, and the log-normal noise scale.

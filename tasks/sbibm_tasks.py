@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from fmbench.registries import TASKS
+from fmbench.registry import TASKS
 from fmbench.task import Task
 
 #: The sbibm tasks simulated through sbibm itself (sir and lotka_volterra live in julia_free.py).

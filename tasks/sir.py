@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Binomial, Distribution, Independent
 
-from fmbench.registries import TASKS
+from fmbench.registry import TASKS
 from fmbench.tasks.julia_free import StoredSbibmTask
 
 #: Population, infected at t = 0, binomial count, as in sbibm.

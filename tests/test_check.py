@@ -23,9 +23,9 @@ def reference(tmp_path_factory):
 
 
 def _no_coverage():
-    from fmbench.calibration import CalibrationOptions
+    from fmbench.coverage import CoverageOptions
 
-    return CalibrationOptions(num_pairs=0)
+    return CoverageOptions(num_pairs=0)
 
 
 def _check(reference, run, *extra):

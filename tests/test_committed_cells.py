@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fmbench.registries import get_method
+from fmbench.registry import get_method
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = sorted(p for folder in ("results", "studies") for p in (ROOT / folder).glob("**/cells/*/*/*.csv"))

@@ -9,7 +9,7 @@ from fmbench.fmpe.path import OTPath, VPPath
 from fmbench.fmpe.selection import Candidates
 from fmbench.fmpe.tiers import BUDGET_TIERS, BY_BUDGET, GLU_MIN_X_DIM, tier_for
 from fmbench.method import ConfigError
-from fmbench.registries import get_method, method_names
+from fmbench.registry import get_method, method_names
 
 
 @pytest.mark.parametrize(
@@ -232,7 +232,7 @@ def test_a_candidate_holds_one_value_per_setting() -> None:
 
 
 def test_config_version_2_hashes_every_setting_and_maps_the_committed_cells() -> None:
-    # the committed cells' names (results/fmpe_grid, results/fmpe_1e5, results/fmpe_dropout_1e4);
+    # the committed cells' names (results/fmpe_grid, results/fmpe_1e5, results/fmpe_dropout_1e4, results/ci);
     # tests/test_committed_cells.py checks every committed cell of every method
     fmpe = get_method("fmpe")
     assert [fmpe.config.hash(b) for b in (1000, 10_000, 100_000)] == [
@@ -242,5 +242,7 @@ def test_config_version_2_hashes_every_setting_and_maps_the_committed_cells() ->
     ]
     assert get_method("fmpe", {"dropout": 0.3}).config.hash(10_000) == "b19f2cb89ff5"
     assert get_method("fmpe", {"dropout": 0.1}).config.hash(10_000) != "4927c226d4f4"
-    assert FmpeConfig.CONFIG_VERSION == 2 and len(FmpeConfig.EARLIER_HASHES) == 4
+    ci = get_method("fmpe", {"time_prior_exponent": [0, 4], "batch_size": 256})  # results/ci
+    assert ci.config.hash(1000) == "1e92b4cdb756"
+    assert FmpeConfig.CONFIG_VERSION == 2 and len(FmpeConfig.EARLIER_HASHES) == 5
     assert get_method("fmpe", {"dropout": 0.3}).config.to_dict()["dropout"] == 0.3  # recorded in rows

@@ -20,7 +20,7 @@ from fmbench.fmpe.path import OTPath
 from fmbench.fmpe.train import Standardizer
 from fmbench.method import FitContext
 from fmbench.metrics import c2st
-from fmbench.registries import get_method
+from fmbench.registry import get_method
 
 MU_0, TAU, SIGMA = torch.tensor([3.0, -1.0]), 2.0, 0.5
 

@@ -12,7 +12,7 @@ import torch
 from scipy.integrate import RK45
 
 from fmbench.metrics import c2st
-from fmbench.registries import get_task
+from fmbench.registry import get_task
 from fmbench.tasks import lotka_volterra, ode, sir
 from fmbench.tasks.julia_free import SimulationFailureWarning, StoredSbibmTask
 from fmbench.tasks.likelihood_posterior import sample_posterior

@@ -10,17 +10,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, Normal
 
+from fmbench.coverage import CoverageCurve, coverage_curve, expected_coverage, hpd_ranks, plot_coverage
 from fmbench.method import FitCost, Posterior
-from fmbench.metrics import (
-    CoverageCurve,
-    coverage_curve,
-    expected_coverage,
-    hpd_ranks,
-    mean_nltp,
-    mmd,
-    nltp,
-    plot_coverage,
-)
+from fmbench.metrics import mean_nltp, mmd, nltp
 
 NOISE = (
     0.5  # x = theta + NOISE * eps, theta ~ N(0, I): posterior N(x / (1 + NOISE^2), NOISE^2 / (1 + NOISE^2) I)

@@ -18,8 +18,7 @@ import torch
 import fmbench
 from fmbench.cli import main
 from fmbench.method import FitCost, Method, MethodConfig, Posterior, setting
-from fmbench.registries import METHODS
-from fmbench.registry import RegistryError
+from fmbench.registry import METHODS, RegistryError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from fmbench.method import Method
-from fmbench.registries import METHODS, get_method, load_plugin_files, method_names
-from fmbench.registry import Registry, RegistryError, UnknownNameError
+from fmbench.plugins import load_plugin_files
+from fmbench.registry import METHODS, Registry, RegistryError, UnknownNameError, get_method, method_names
 
 
 def test_register_and_get() -> None:
@@ -54,7 +54,7 @@ def test_plugin_file_registers_a_method(tmp_path) -> None:
     plugin = tmp_path / "my_plugin.py"
     plugin.write_text(
         textwrap.dedent("""
-        from fmbench.registries import METHODS
+        from fmbench.registry import METHODS
         from tests_toys_base import ToyExact
 
         @METHODS.register("plugin_method")

@@ -96,11 +96,11 @@ def test_empty_table_is_an_error(tmp_path) -> None:
         write_report(path)
 
 
-def test_no_anchor_is_read_off_a_figure() -> None:
-    from fmbench.anchors import ANCHOR_LABELS, load_anchors
+def test_no_published_value_is_read_off_a_figure() -> None:
+    from fmbench.published import PUBLISHED_LABELS, load_published
 
-    assert set(load_anchors().anchor) == {"sbibm_npe"} == set(ANCHOR_LABELS)
-    assert len(load_anchors()) == 30  # ten tasks x three budgets, as published
+    assert set(load_published().result) == {"sbibm_npe"} == set(PUBLISHED_LABELS)
+    assert len(load_published()) == 30  # ten tasks x three budgets, as published
 
 
 @pytest.mark.parametrize("num_tasks", [1, 2, 5])
@@ -114,7 +114,7 @@ def test_the_figure_keeps_its_whole_legend(num_tasks) -> None:
     fig.canvas.draw()
     (legend,) = fig.legends
     box, page = legend.get_window_extent(), fig.bbox
-    assert len(legend.get_texts()) == 4  # the anchor and three methods
+    assert len(legend.get_texts()) == 4  # the result and three methods
     assert box.x0 >= page.x0 and box.x1 <= page.x1 and box.y0 >= page.y0, (box, page)
     for ax in fig.axes:
         if ax.get_visible():

@@ -116,7 +116,7 @@ def test_bad_grids_fail_before_running(kwargs, error, match) -> None:
 def test_rows_carry_mmd_nltp_and_cost_and_each_fit_its_coverage(tmp_path) -> None:
     from toys import exact_posterior
 
-    from fmbench.registries import get_task
+    from fmbench.registry import get_task
 
     table = _run(tmp_path, observations=(1,))
     row = table.iloc[0]

@@ -118,11 +118,11 @@ def test_collect_says_what_is_missing_and_exits_1_until_complete(tmp_path, capsy
 
 
 def test_the_plan_splits_cells_into_fit_evaluation_and_calibration_jobs(tmp_path) -> None:
-    from fmbench.calibration import CalibrationOptions
+    from fmbench.coverage import CoverageOptions
     from fmbench.runner import Grid, RunOptions, plan
 
     grid = Grid(("toy_gaussian",), ("toy_exact", "toy_slow"), (100,), observations=(1, 2, 3))
-    options = RunOptions(tmp_path, device="cuda", calibration=CalibrationOptions(num_pairs=5))
+    options = RunOptions(tmp_path, device="cuda", calibration=CoverageOptions(num_pairs=5))
     plans = plan(grid, options, observations_per_job=2, cpu_methods=("toy_slow",))
     assert [p.fit.cell.method for p in plans] == ["toy_exact", "toy_slow"]
     exact, slow = plans

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fmbench.registries import get_task
+from fmbench.registry import get_task
 from fmbench.simulations import (
-    CALIBRATION_SEED_OFFSET,
     CHUNK,
+    COVERAGE_SEED_OFFSET,
     MAX_BENCHMARK_SEED,
     SELECTION_SEED,
     BudgetError,
@@ -58,9 +58,9 @@ def test_bad_budgets_are_rejected(bad) -> None:
 def test_benchmark_seeds_stay_out_of_the_held_out_streams() -> None:
     assert check_benchmark_seed(0) == 0 and check_benchmark_seed(MAX_BENCHMARK_SEED) == MAX_BENCHMARK_SEED
     # every benchmark seed's calibration stream lies above every benchmark seed and below the selection set
-    assert CALIBRATION_SEED_OFFSET > MAX_BENCHMARK_SEED
-    assert CALIBRATION_SEED_OFFSET + MAX_BENCHMARK_SEED < SELECTION_SEED
-    for seed in (MAX_BENCHMARK_SEED + 1, CALIBRATION_SEED_OFFSET + 1, SELECTION_SEED):
+    assert COVERAGE_SEED_OFFSET > MAX_BENCHMARK_SEED
+    assert COVERAGE_SEED_OFFSET + MAX_BENCHMARK_SEED < SELECTION_SEED
+    for seed in (MAX_BENCHMARK_SEED + 1, COVERAGE_SEED_OFFSET + 1, SELECTION_SEED):
         with pytest.raises(ValueError, match="reserved"):
             check_benchmark_seed(seed)
     for bad in (-1, 1.0, True, "1"):

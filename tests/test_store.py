@@ -122,7 +122,7 @@ def test_a_claim_is_exclusive_and_freed_when_its_process_dies(tmp_path) -> None:
 
 
 def test_a_damaged_coverage_file_is_named_and_calibrated_again(tmp_path, capsys) -> None:
-    from fmbench.calibration import read_coverage
+    from fmbench.coverage import read_coverage
 
     path = tmp_path / "coverage" / "x.csv"
     path.parent.mkdir(parents=True)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from fmbench.method import FitContext
-from fmbench.registries import get_method, get_task
+from fmbench.registry import get_method, get_task
 from fmbench.results import Cell
 from fmbench.simulations import SimulationCache
 

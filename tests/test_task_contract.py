@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fmbench.registries import get_task, task_names
-from fmbench.task import TaskUnavailableError, within_support
+from fmbench.registry import get_task, task_names
+from fmbench.support import within_support
+from fmbench.task import TaskUnavailableError
 
 SBIBM_NAMES = {
     "two_moons",

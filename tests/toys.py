@@ -20,7 +20,8 @@ from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
 from fmbench.method import FitContext, FitCost, Method, MethodConfig, Posterior, setting
-from fmbench.registries import METHODS, TASKS, load_builtins
+from fmbench.plugins import load_builtins
+from fmbench.registry import METHODS, TASKS
 from fmbench.task import Task
 
 NOISE = 0.5

@@ -33,12 +33,14 @@ from fmbench.method import MethodConfig, require, setting
 
 #: The committed cells' hashes (config version 1) by the version-2 hash of the same settings and budget:
 #: ``fmpe`` at its defaults at 1e3, 1e4 and 1e5 (``results/fmpe_grid``, ``results/fmpe_1e5``) and with
-#: ``dropout=0.3`` at 1e4 (``results/fmpe_dropout_1e4``). ``tests/test_committed_cells.py`` pins them.
+#: ``dropout=0.3`` at 1e4 (``results/fmpe_dropout_1e4``), and the CI reference (``results/ci``).
+#: ``tests/test_committed_cells.py`` pins them.
 VERSION_1_HASHES = {
     "9663f656c64c": "de25bcd4658a",
     "383ba0145e6b": "4927c226d4f4",
     "4e0cd6a2b37c": "7424868ce4b6",
     "b7fbddfa8a8b": "b19f2cb89ff5",
+    "8934e80a2d81": "1e92b4cdb756",  # results/ci: time_prior_exponent [0, 4], batch 256, at 1e3
 }
 
 

@@ -29,7 +29,7 @@ from fmbench.fmpe.ode import Field, OdeSettings, flow_log_prob, sample_flow
 from fmbench.fmpe.path import ProbPath
 from fmbench.fmpe.train import Standardizer, split_indices, train_vector_field
 from fmbench.method import FitContext, FitCost, Method, Posterior, count_parameters
-from fmbench.registries import METHODS
+from fmbench.registry import METHODS
 
 logger = logging.getLogger(__name__)
 

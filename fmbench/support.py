@@ -1,5 +1,6 @@
-"""Posterior sampling under the protocol: samples outside the prior's support are rejected for every
-method alike (sbi's default), and the rejected fraction is recorded."""
+"""The prior's support in the protocol: samples outside it (or not finite) are rejected for every method
+alike (sbi's default) and the rejected fraction is recorded; :class:`SupportPosterior` applies the same
+rejection to a posterior used elsewhere (the held-out coverage)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from fmbench.method import Posterior
-from fmbench.task import within_support
+from fmbench.method import FitCost, Posterior
+
+
+def within_support(prior: Distribution, theta: Tensor) -> Tensor:
+    """Boolean mask ``(N,)``: rows of ``theta`` ``(N, D)`` that are finite and inside the prior's support."""
+    inside = prior.support.check(theta)
+    if inside.ndim == theta.ndim:
+        inside = inside.all(dim=-1)
+    return inside & torch.isfinite(theta).all(dim=-1)
 
 
 class SamplingError(RuntimeError):
@@ -70,3 +78,33 @@ def sample_within_prior(
         drawn += ask
     samples = torch.cat(accepted)[:n]
     return SupportSamples(samples=samples, rejected_fraction=1.0 - have / drawn, drawn=drawn)
+
+
+class SupportPosterior(Posterior):
+    """A posterior whose samples are rejected outside the prior's support, as in the protocol; where that
+    fails (:class:`SamplingError`), its unrejected samples. ``rejected`` records, per :meth:`sample` call,
+    whether the rejection applied."""
+
+    def __init__(self, posterior: Posterior, prior: Distribution) -> None:
+        self._posterior = posterior
+        self._prior = prior
+        self.has_log_prob = posterior.has_log_prob  # type: ignore[misc]
+        self.rejected: list[bool] = []
+
+    @property
+    def cost(self) -> FitCost:
+        return self._posterior.cost
+
+    def sample(self, n: int, x_o: Tensor) -> Tensor:
+        try:
+            samples = sample_within_prior(self._posterior, self._prior, n, x_o).samples
+        except SamplingError as err:
+            if not torch.isfinite(err.unrejected).all():
+                raise  # NaN samples have no rank: the fit's coverage fails rather than read as all-zero
+            self.rejected.append(False)
+            return err.unrejected
+        self.rejected.append(True)
+        return samples
+
+    def log_prob(self, theta: Tensor, x_o: Tensor) -> Tensor:
+        return self._posterior.log_prob(theta, x_o)

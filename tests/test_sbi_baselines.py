@@ -1,4 +1,4 @@
-"""The sbi anchors ``sbi_fmpe`` and ``npse``: registration, settings, and a tiny fit that counts passes."""
+"""sbi's own ``sbi_fmpe`` and ``npse``: registration, settings, and a tiny fit that counts passes."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from torch.distributions import Independent, Normal
 from fmbench.baselines.sbi_fmpe import SbiTrainConfig
 from fmbench.baselines.sbi_npse import NpseConfig
 from fmbench.method import ConfigError, FitContext
-from fmbench.registries import get_method
+from fmbench.registry import get_method
 
 
-def test_anchors_are_registered_with_sbi_defaults() -> None:
+def test_sbi_baselines_are_registered_with_sbi_defaults() -> None:
     fmpe, npse = get_method("sbi_fmpe"), get_method("npse")
     assert isinstance(fmpe.config, SbiTrainConfig) and isinstance(npse.config, NpseConfig)
     assert (fmpe.config.training_batch_size, fmpe.config.learning_rate, fmpe.config.stop_after_epochs) == (

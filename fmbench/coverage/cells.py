@@ -1,9 +1,9 @@
 """Calibration of each fit on held-out prior-predictive pairs (expected coverage, TARP by default).
 
 The held-out pairs are simulations of the same task drawn from a seed stream disjoint from the training
-simulations' (``CALIBRATION_SEED_OFFSET + seed``, see :mod:`fmbench.simulations`), so no method ever
+simulations' (``COVERAGE_SEED_OFFSET + seed``, see :mod:`fmbench.simulations`), so no method ever
 trained on them. Posterior samples go through the same outside-prior rejection as the protocol's. Where
-almost none of a pair's samples fall inside the prior (:class:`~fmbench.sampling.SamplingError`), that
+almost none of a pair's samples fall inside the prior (:class:`~fmbench.support.SamplingError`), that
 pair is ranked on the posterior's own unrejected samples instead of voiding the fit's coverage: the true
 parameter lies inside the prior, so such a posterior shows up as miscalibrated, as it is. The per-pair
 ranks of each fit, with a ``support_rejection`` column that is false for such pairs, are kept in
@@ -18,15 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
-from torch import Tensor
-from torch.distributions import Distribution
 
-from fmbench.method import FitCost, Posterior
-from fmbench.metrics import CoverageCurve, coverage_curve, expected_coverage
+from fmbench.coverage.ranks import CoverageCurve, coverage_curve, expected_coverage
+from fmbench.method import Posterior
 from fmbench.results import Cell, write_csv_atomic
-from fmbench.sampling import SamplingError, sample_within_prior
-from fmbench.simulations import CALIBRATION_SEED_OFFSET, SimulationCache
+from fmbench.simulations import COVERAGE_SEED_OFFSET, SimulationCache
+from fmbench.support import SupportPosterior
 from fmbench.task import Task
 
 COVERAGE_FILE = "coverage.csv"
@@ -34,42 +31,12 @@ COVERAGE_DIR = "coverage"
 
 
 @dataclass(frozen=True)
-class CalibrationOptions:
+class CoverageOptions:
     """Held-out pairs per fit (0 turns calibration off), posterior samples per pair, rank statistic."""
 
     num_pairs: int = 200
     num_samples: int = 1000
     method: str = "tarp"
-
-
-class SupportPosterior(Posterior):
-    """A posterior whose samples are rejected outside the prior's support, as in the protocol; where that
-    fails (:class:`SamplingError`), its unrejected samples. ``rejected`` records, per :meth:`sample` call,
-    whether the rejection applied."""
-
-    def __init__(self, posterior: Posterior, prior: Distribution) -> None:
-        self._posterior = posterior
-        self._prior = prior
-        self.has_log_prob = posterior.has_log_prob  # type: ignore[misc]
-        self.rejected: list[bool] = []
-
-    @property
-    def cost(self) -> FitCost:
-        return self._posterior.cost
-
-    def sample(self, n: int, x_o: Tensor) -> Tensor:
-        try:
-            samples = sample_within_prior(self._posterior, self._prior, n, x_o).samples
-        except SamplingError as err:
-            if not torch.isfinite(err.unrejected).all():
-                raise  # NaN samples have no rank: the fit's coverage fails rather than read as all-zero
-            self.rejected.append(False)
-            return err.unrejected
-        self.rejected.append(True)
-        return samples
-
-    def log_prob(self, theta: Tensor, x_o: Tensor) -> Tensor:
-        return self._posterior.log_prob(theta, x_o)
 
 
 def coverage_path(cell: Cell, out: Path) -> Path:
@@ -101,14 +68,14 @@ def calibrate(
     posterior: Posterior,
     cache: SimulationCache,
     out: Path,
-    options: CalibrationOptions,
+    options: CoverageOptions,
 ) -> int:
     """Computes and stores the coverage ranks of ``cell`` unless already stored; returns how many pairs were
     ranked on unrejected samples (0 when nothing was computed)."""
     path = coverage_path(cell, out)
     if options.num_pairs <= 0 or read_coverage(path) is not None:
         return 0
-    pairs = cache.get(task, CALIBRATION_SEED_OFFSET + cell.seed, options.num_pairs)
+    pairs = cache.get(task, COVERAGE_SEED_OFFSET + cell.seed, options.num_pairs)
     support = SupportPosterior(posterior, task.prior)
     curve = expected_coverage(
         support,

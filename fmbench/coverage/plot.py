@@ -1,11 +1,14 @@
-"""Coverage plot: empirical against nominal coverage for several methods, with the diagonal."""
+"""Coverage plots: empirical against nominal coverage, one curve per method over the diagonal; one panel
+per (task, budget) for a report."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fmbench.metrics.coverage import CoverageCurve
+from fmbench.coverage.ranks import CoverageCurve
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,3 +39,25 @@ def plot_coverage(
         ax.set_title(title)
     ax.legend(loc="upper left", fontsize="small")
     return ax
+
+
+def plot_coverage_grid(curves: dict[tuple[str, int], dict[str, CoverageCurve]], path: Path) -> Path:
+    """One coverage panel per (task, budget), one curve per method, into ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted(curves)
+    cols = min(len(keys), 4)
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    for ax, (task, budget) in zip(axes.flat, keys, strict=False):
+        plot_coverage(curves[(task, budget)], ax=ax, title=f"{task}, {budget:,}")
+    for ax in axes.flat[len(keys) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

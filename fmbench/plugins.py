@@ -1,19 +1,11 @@
-"""The two registries of fmbench (tasks and methods) and the loading of plugins.
+"""Loading what registers tasks and methods: the built-in modules, the installed packages that declare an
+entry point in the group ``fmbench.plugins``, and single files passed as ``--plugin FILE``.
 
-Built-in entries live in ``fmbench.tasks`` and ``fmbench.baselines`` (and the in-house methods in
-``fmbench``); third-party packages add entries through the ``fmbench.plugins`` entry-point group, and a
-single Python file can add entries when passed as ``--plugin FILE``. A plugin simply imports these
-registries and uses their ``register`` decorators.
-
-Example plugin file (``examples/zuko_npe.py`` is a complete one)::
-
-    from fmbench import METHODS, Method
-
-    @METHODS.register("my_method")
-    class MyMethod(Method): ...
-
-A method class is checked when it registers (:func:`fmbench.method.method_class_problem`): a missing
-``fit`` or a ``Config`` that is not a frozen :class:`~fmbench.method.MethodConfig` dataclass fails there.
+A plugin registers its entries with the decorators of :mod:`fmbench.registry` when it is imported; a file
+or entry point that fails to load raises :class:`PluginError` with one line naming it (and the line of
+the file where it failed). A plugin file is kept in ``sys.modules`` under ``fmbench_plugin_<stem>``, so the
+posteriors it defines pickle, and load again in any process that loaded the same file (worker processes
+do, see :class:`fmbench.jobs.WorkerSetup`).
 """
 
 from __future__ import annotations
@@ -23,17 +15,9 @@ import importlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
-
-from fmbench.method import Method, method_class_problem
-from fmbench.registry import Registry
-from fmbench.task import Task
-
-TASKS: Registry[Callable[[], Task]] = Registry("task", Task)
-METHODS: Registry[type[Method]] = Registry("method", Method, check=method_class_problem)
 
 _BUILTIN_MODULES = ("fmbench.tasks", "fmbench.baselines", "fmbench.fmpe")
 ENTRY_POINT_GROUP = "fmbench.plugins"
@@ -90,29 +74,3 @@ def _line_in(path: Path, err: Exception) -> str:
 def _one_line(err: Exception) -> str:
     text = err.msg if isinstance(err, SyntaxError) else str(err)
     return f"{type(err).__name__}: {text}".replace("\n", " ")
-
-
-@functools.cache
-def get_task(name: str) -> Task:
-    """The task registered under ``name`` (built once and cached)."""
-    load_builtins()
-    return TASKS.get(name)()
-
-
-def get_method(name: str, overrides: dict[str, Any] | None = None) -> Method:
-    """The method registered under ``name``, configured with ``overrides`` of its default settings."""
-    load_builtins()
-    cls = METHODS.get(name)
-    return cls(cls.Config.from_overrides(overrides or {}))
-
-
-def task_names() -> list[str]:
-    """All registered task names."""
-    load_builtins()
-    return TASKS.names()
-
-
-def method_names() -> list[str]:
-    """All registered method names."""
-    load_builtins()
-    return METHODS.names()

@@ -6,9 +6,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, Uniform
 
-from fmbench.calibration import SupportPosterior
+from fmbench.coverage import expected_coverage
 from fmbench.method import FitCost, Posterior
-from fmbench.metrics import expected_coverage
+from fmbench.support import SupportPosterior
 
 
 class _ShiftedByX(Posterior):
