@@ -24,8 +24,7 @@ from fmbench.arguments import (
     parse_setting_pair,
     settings_by_method,
 )
-
-EXECUTOR_NAMES = ("serial", "process", "local", "slurm")
+from fmbench.executors import EXECUTORS
 
 EXAMPLE = (
     "example: fmbench run --tasks two_moons gaussian_linear --methods npe_nsf npe_maf "
@@ -176,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scale.add_argument(
         "--executor",
-        choices=EXECUTOR_NAMES,
+        choices=EXECUTORS,
         default=None,
         help="serial (this process), process (a local process pool; the default with --jobs > 1), "
         "local (submitit's local executor) or slurm (a SLURM job array through submitit)",
