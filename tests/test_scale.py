@@ -166,3 +166,44 @@ def test_a_truncated_fit_file_is_named_and_fitted_again(tmp_path, capsys) -> Non
     assert f"damaged file {fit}" in capsys.readouterr().err
     table = pd.read_csv(tmp_path / "results.csv")
     assert table.observation.tolist() == [1, 2] and (table.status == "ok").all()
+
+
+def test_free_workers_take_fits_first_then_the_longest_evaluations(tmp_path) -> None:
+    from fmbench.executors import Executor, Handle
+    from fmbench.jobs import Job, JobOutcome
+    from fmbench.runner import Grid, RunOptions, run_grid
+
+    class Done(Handle):
+        def done(self) -> bool:
+            return True
+
+        def outcome(self) -> JobOutcome:
+            return JobOutcome(self.job, "done", "")
+
+    class OneAtATime(Executor):  # records the order in which a single free worker gets the jobs
+        def __init__(self) -> None:
+            self.order: list[Job] = []
+
+        def free(self, job: Job, pending: list[Job]) -> bool:
+            return not pending
+
+        def submit(self, jobs: list[Job]) -> list[Handle]:
+            self.order += jobs
+            return [Done(job) for job in jobs]
+
+    executor = OneAtATime()
+    grid = Grid(("two_moons", "gaussian_linear"), ("npe_nsf",), (1000,), observations=(1, 2))
+    run_grid(grid, RunOptions(tmp_path), executor, progress=False)
+    order = [(j.kind, j.cell.task) for j in executor.order]
+    # gaussian_linear (10 parameters) unlocks more work than two_moons (2): its fit goes first, and its
+    # evaluations and calibration run before two_moons' so that the run ends on short jobs
+    assert order == [
+        ("fit", "gaussian_linear"),
+        ("fit", "two_moons"),
+        ("evaluate", "gaussian_linear"),
+        ("evaluate", "gaussian_linear"),
+        ("calibrate", "gaussian_linear"),
+        ("evaluate", "two_moons"),
+        ("evaluate", "two_moons"),
+        ("calibrate", "two_moons"),
+    ]
