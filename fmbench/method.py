@@ -41,6 +41,10 @@ class MethodConfig:
     #: now -> the hash their cell was recorded under, which :meth:`hash` then returns so the cell resumes.
     #: ``tests/test_committed_cells.py`` checks that every committed cell gets its recorded hash.
     EARLIER_HASHES: ClassVar[Mapping[str, str]] = {}
+    #: Cells made by earlier code of the method that the code of today would not reproduce (another
+    #: training loop, say; :meth:`hash_extra` then changed): their hash -> where they are. They stay as
+    #: records and are never resumed; a run today makes a new cell beside them.
+    RETIRED_HASHES: ClassVar[Mapping[str, str]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-serialisable dict."""

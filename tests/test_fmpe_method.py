@@ -150,15 +150,14 @@ def test_several_alphas_keep_the_fit_with_the_lowest_validation_nll(
 def test_several_batch_sizes_and_alphas_fit_every_combination(monkeypatch: pytest.MonkeyPatch) -> None:
     import fmbench.fmpe.method as fmpe_method
 
-    trained: list[tuple[int, float]] = []
-    real_train = fmpe_method.train_vector_field
+    trained: list[list[tuple[int, float]]] = []
+    real_train = fmpe_method.train_vector_fields
 
     def recording_train(*args: object, **kwargs: object) -> object:
-        settings = args[4]
-        trained.append((settings.batch_size, settings.time_prior_exponent))  # type: ignore[attr-defined]
+        trained.append([(s.batch_size, s.time_prior_exponent) for s in args[4]])  # type: ignore[attr-defined]
         return real_train(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(fmpe_method, "train_vector_field", recording_train)
+    monkeypatch.setattr(fmpe_method, "train_vector_fields", recording_train)
     torch.manual_seed(5)
     theta, x = simulations(300)
     settings = {
@@ -171,7 +170,8 @@ def test_several_batch_sizes_and_alphas_fit_every_combination(monkeypatch: pytes
     posterior = get_method("fmpe", {**settings, "time_prior_exponent": "1,4", "batch_size": "32,128"}).fit(
         theta, x, prior(), FitContext(budget=300, seed=1)
     )
-    assert trained == [(32, 1.0), (128, 1.0), (32, 4.0), (128, 4.0)]
+    # the alphas of one batch size train together, one batch size after the other
+    assert trained == [[(32, 1.0), (32, 4.0)], [(128, 1.0), (128, 4.0)]]
     assert isinstance(posterior, FlowPosterior) and len(posterior.selection) == 4
     assert "time_prior_exponent=4.0 batch_size=128" in posterior.selection
     assert posterior.cost.epochs == 4

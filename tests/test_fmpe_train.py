@@ -1,10 +1,13 @@
-"""The time prior of flow-matching training."""
+"""Flow-matching training: the time prior, and several networks trained together."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from fmbench.fmpe.train import sample_time
+from fmbench.fmpe.network import VectorField
+from fmbench.fmpe.path import OTPath
+from fmbench.fmpe.train import TrainSettings, _Stack, sample_time, train_vector_fields
 
 
 def test_time_prior_has_the_power_law_mean_and_stays_in_range() -> None:
@@ -21,3 +24,81 @@ def test_time_prior_draws_repeat_with_the_same_generator() -> None:
     a = sample_time(100, 4.0, 1.0, like, generator=torch.Generator().manual_seed(3))
     b = sample_time(100, 4.0, 1.0, like, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_one_draw_per_exponent_has_its_own_power_law_mean() -> None:
+    g = torch.Generator().manual_seed(1)
+    t = sample_time(100_000, torch.tensor([0.0, 1.0, 4.0]), 1.0, like=torch.zeros(1), generator=g)
+    assert t.shape == (3, 100_000, 1)
+    expected = torch.tensor([1 / 2, 2 / 3, 5 / 6])
+    assert torch.allclose(t.mean(dim=(1, 2)), expected, atol=3e-3)
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "glu", "glu_theta"])
+def test_networks_stacked_give_each_its_own_velocity_and_gradient(conditioning: str) -> None:
+    torch.manual_seed(0)
+    nets = [VectorField(3, 4, (8, 16), conditioning) for _ in range(3)]
+    t, theta_t, x = torch.rand(3, 5, 1), torch.randn(3, 5, 3), torch.randn(5, 4)
+    target = torch.randn(3, 5, 3)
+    stacked = _Stack(nets[0])(nets, t, theta_t, x)
+    alone = torch.stack([net(t[k], theta_t[k], x) for k, net in enumerate(nets)])
+    assert torch.allclose(stacked, alone, atol=1e-6)
+    (stacked - target).pow(2).mean(dim=(1, 2)).sum().backward()
+    together = [[p.grad.clone() for p in net.parameters()] for net in nets]
+    for k, net in enumerate(nets):
+        net.zero_grad()
+        (net(t[k], theta_t[k], x) - target[k]).pow(2).mean().backward()
+        assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(together[k], net.parameters()))
+
+
+def _settings(alpha: float, **changes: object) -> TrainSettings:
+    base = dict(batch_size=32, learning_rate=1e-3, max_epochs=6, validation_fraction=0.1, validation_repeats=2,
+                lr_decay_factor=0.2, lr_patience=1, early_stopping_patience=2, time_prior_exponent=alpha)  # fmt: skip
+    return TrainSettings(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_networks_trained_together_each_keep_their_schedule_stopping_and_best_weights() -> None:
+    torch.manual_seed(1)
+    theta = torch.randn(400, 2)
+    x = theta + 0.5 * torch.randn(400, 2)
+    nets = [VectorField(2, 2, (16, 16)) for _ in range(3)]
+    start = [[p.detach().clone() for p in net.parameters()] for net in nets]
+    results = train_vector_fields(nets, OTPath(), theta, x, [_settings(a) for a in (0.0, 1.0, 4.0)])
+    for net, before, result in zip(nets, start, results, strict=True):
+        assert not net.training and 1 <= result.epochs <= 6 and len(result.validation_losses) == result.epochs
+        assert result.best_validation_loss == min(result.validation_losses)
+        assert result.validation_losses[result.best_epoch - 1] == result.best_validation_loss
+        stopped_early = result.epochs < 6
+        assert not stopped_early or result.epochs - result.best_epoch >= 2
+        assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert len({r.best_validation_loss for r in results}) == 3  # three networks, not one copied
+
+
+def test_a_network_trained_together_has_the_best_weights_of_its_own_run(monkeypatch) -> None:
+    import fmbench.fmpe.train as train
+
+    kept: list[dict[str, torch.Tensor]] = []
+    real_end = train._Member.end_epoch
+
+    def recording_end(self: train._Member, epoch: int, loss: float) -> None:
+        real_end(self, epoch, loss)
+        if self.best_epoch == epoch:
+            kept.append({"net": id(self.net), **{k: v.clone() for k, v in self.net.state_dict().items()}})
+
+    monkeypatch.setattr(train._Member, "end_epoch", recording_end)
+    torch.manual_seed(2)
+    theta = torch.randn(300, 2)
+    nets = [VectorField(2, 2, (8,)) for _ in range(2)]
+    train_vector_fields(nets, OTPath(), theta, theta, [_settings(0.0), _settings(4.0)])
+    for net in nets:
+        best = [k for k in kept if k["net"] == id(net)][-1]
+        assert all(torch.equal(best[name], value) for name, value in net.state_dict().items())
+
+
+def test_networks_trained_together_must_differ_only_in_the_time_prior() -> None:
+    nets = [VectorField(2, 2, (8,)) for _ in range(2)]
+    data = torch.randn(100, 2)
+    with pytest.raises(ValueError, match="only in time_prior_exponent"):
+        train_vector_fields(nets, OTPath(), data, data, [_settings(0.0), _settings(1.0, batch_size=64)])
+    with pytest.raises(ValueError, match="one TrainSettings per network"):
+        train_vector_fields(nets, OTPath(), data, data, [_settings(0.0)])

@@ -8,9 +8,10 @@ NLL kept; :mod:`fmbench.fmpe.selection`). :meth:`FlowConfig.candidates` turns a 
 :class:`Candidate` networks a fit trains, each with one plain value per setting. Text and JSON are read in
 :mod:`fmbench.fmpe.parsing`. Where the defaults and the tier values were chosen: ``studies/NOTES.md``.
 
-Hashes (:meth:`~fmbench.method.MethodConfig.hash`): config version 2 covers every setting and the budget's
-tier. The committed cells were recorded under version 1 (before ``dropout`` and the tiers' ``conditioning``
-existed); :data:`VERSION_1_HASHES` maps their version-2 hashes to the names they were recorded under.
+Hashes (:meth:`~fmbench.method.MethodConfig.hash`): config version 2 covers every setting, the budget's
+tier and the version of the training code (:data:`~fmbench.fmpe.train.TRAINING_VERSION`). The fmpe cells
+committed before the candidates trained together are records of the earlier code
+(:data:`TRAINING_1_HASHES`), not resumed.
 """
 
 from __future__ import annotations
@@ -28,19 +29,17 @@ from fmbench.fmpe.parsing import read_setting, to_json
 from fmbench.fmpe.path import OTPath, ProbPath, VPPath
 from fmbench.fmpe.selection import SELECTABLE, Candidates, combinations
 from fmbench.fmpe.tiers import BY_BUDGET, BudgetTier, ByBudget, ByObservationLength, tier_for
-from fmbench.fmpe.train import TrainSettings
+from fmbench.fmpe.train import TRAINING_VERSION, TrainSettings
 from fmbench.method import MethodConfig, require, setting
 
-#: The committed cells' hashes (config version 1) by the version-2 hash of the same settings and budget:
-#: ``fmpe`` at its defaults at 1e3, 1e4 and 1e5 (``results/fmpe_grid``, ``results/fmpe_1e5``) and with
-#: ``dropout=0.3`` at 1e4 (``results/fmpe_dropout_1e4``), and the CI reference (``results/ci``).
-#: ``tests/test_committed_cells.py`` pins them.
-VERSION_1_HASHES = {
-    "9663f656c64c": "de25bcd4658a",
-    "383ba0145e6b": "4927c226d4f4",
-    "4e0cd6a2b37c": "7424868ce4b6",
-    "b7fbddfa8a8b": "b19f2cb89ff5",
-    "8934e80a2d81": "1e92b4cdb756",  # results/ci: time_prior_exponent [0, 4], batch 256, at 1e3
+#: The committed fmpe cells made by earlier training code (:data:`~fmbench.fmpe.train.TRAINING_VERSION`
+#: 1, candidates trained one after another), by their hash: records that a run today does not resume (it
+#: makes a new cell beside them). ``tests/test_committed_cells.py`` checks every committed cell.
+TRAINING_1_HASHES = {
+    "de25bcd4658a": "results/fmpe_grid at 1e3",
+    "4927c226d4f4": "results/fmpe_grid at 1e4",
+    "7424868ce4b6": "results/fmpe_1e5",
+    "b19f2cb89ff5": "results/fmpe_dropout_1e4 (dropout=0.3)",
 }
 
 
@@ -191,10 +190,11 @@ class FlowConfig(MethodConfig, ABC):
         return {f.name: to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def hash_extra(self, budget: int | None = None) -> dict[str, object]:
-        """The tier table ``auto`` resolves from, so a change of a tier value changes the hash: with a
-        ``budget``, only that budget's tier (changing another tier keeps this budget's results)."""
+        """The tier table ``auto`` resolves from, so a change of a tier value changes the hash (with a
+        ``budget``, only that budget's tier: changing another tier keeps this budget's results), and the
+        version of the training code."""
         table = [tier_for(budget)] if budget is not None else list(tiers.BUDGET_TIERS)
-        return {"budget_tiers": [_tier_json(tier) for tier in table]}
+        return {"budget_tiers": [_tier_json(tier) for tier in table], "training": TRAINING_VERSION}
 
     def resolved(self, budget: int, x_dim: int) -> FlowConfig:
         """The same settings with every ``auto`` replaced by its value for ``budget`` and ``x_dim``."""
@@ -270,7 +270,7 @@ class FmpeConfig(FlowConfig):
 
     sigma_min: float = setting(1e-4, "width of the OT path at t = 1")
 
-    EARLIER_HASHES: ClassVar[dict[str, str]] = VERSION_1_HASHES
+    RETIRED_HASHES: ClassVar[dict[str, str]] = TRAINING_1_HASHES
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -27,7 +27,7 @@ from fmbench.fmpe.config import Candidate, FlowConfig, FmpeConfig, FmpeVpConfig
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.ode import Field, OdeSettings, flow_log_prob, sample_flow
 from fmbench.fmpe.path import ProbPath
-from fmbench.fmpe.train import Standardizer, split_indices, train_vector_field
+from fmbench.fmpe.train import Standardizer, TrainResult, split_indices, train_vector_fields
 from fmbench.method import FitContext, FitCost, Method, Posterior, count_parameters
 from fmbench.registry import METHODS
 
@@ -125,16 +125,15 @@ class _FlowMatching(Method):
     def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
         """Fits one vector field per candidate (:meth:`FlowConfig.candidates`: every combination of the
         listed alphas, batch sizes and conditionings) on one train/validation split and keeps the one with
-        the lowest validation NLL (a single candidate: just that fit)."""
+        the lowest validation NLL (a single candidate: just that fit). Candidates that differ only in
+        their time prior are trained together (:func:`~fmbench.fmpe.train.train_vector_fields`)."""
         config: FlowConfig = self.config  # type: ignore[assignment]
         candidates = config.candidates(context.budget, x.shape[1])
         theta = theta.to(context.device, torch.float32)
         x = x.to(context.device, torch.float32)
         theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
         split = split_indices(theta.shape[0], config.validation_fraction, theta.device)
-        fits = [
-            self.fit_candidate(c, theta, x, theta_scale, x_scale, split, context) for c in candidates.values()
-        ]
+        fits = self.fit_candidates(list(candidates.values()), theta, x, theta_scale, x_scale, split, context)
         if len(fits) == 1:
             return fits[0]
         val = split[1]
@@ -146,7 +145,56 @@ class _FlowMatching(Method):
         return best
 
     @staticmethod
+    def fit_candidates(
+        candidates: list[Candidate],
+        theta: Tensor,
+        x: Tensor,
+        theta_scale: Standardizer,
+        x_scale: Standardizer,
+        split: tuple[Tensor, Tensor],
+        context: FitContext,
+    ) -> list[FlowPosterior]:
+        """One vector field per candidate, trained as it says on ``split``, in the candidates' order.
+
+        The networks' weights are drawn from torch's global generator as it stands, in the candidates'
+        order (seed it to fit networks that differ only in their start). Candidates that differ only in
+        the time prior train together in one batched computation, one group after another.
+        """
+        nets = [
+            VectorField(theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation, c.dropout)
+            for c in candidates
+        ]
+        theta_z, x_z = theta_scale(theta), x_scale(x)
+        results: dict[int, TrainResult] = {}
+        for group in _together(candidates).values():
+            first = candidates[group[0]]
+            trained = train_vector_fields(
+                [nets[i].to(context.device) for i in group],
+                first.path,
+                theta_z,
+                x_z,
+                [candidates[i].train for i in group],
+                progress=context.show_progress,
+                split=split,
+            )
+            results.update(zip(group, trained, strict=True))
+        return [
+            FlowPosterior(
+                nets[i].to(context.device),
+                c.path,
+                theta_scale,
+                x_scale,
+                c.sample_ode,
+                c.log_prob_ode,
+                c.divergence,
+                epochs=results[i].epochs,
+            )
+            for i, c in enumerate(candidates)
+        ]
+
+    @classmethod
     def fit_candidate(
+        cls,
         c: Candidate,
         theta: Tensor,
         x: Tensor,
@@ -155,31 +203,19 @@ class _FlowMatching(Method):
         split: tuple[Tensor, Tensor],
         context: FitContext,
     ) -> FlowPosterior:
-        """One vector field trained as ``c`` says on ``split``; its weights start from torch's global
-        generator as it stands (seed it to fit several networks that differ only in their start)."""
-        net = VectorField(
-            theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation, c.dropout
-        )
-        net = net.to(context.device)
-        result = train_vector_field(
-            net,
-            c.path,
-            theta_scale(theta),
-            x_scale(x),
-            c.train,
-            progress=context.show_progress,
-            split=split,
-        )
-        return FlowPosterior(
-            net,
-            c.path,
-            theta_scale,
-            x_scale,
-            c.sample_ode,
-            c.log_prob_ode,
-            c.divergence,
-            epochs=result.epochs,
-        )
+        """One vector field trained as ``c`` says on ``split`` (:meth:`fit_candidates` of one)."""
+        return cls.fit_candidates([c], theta, x, theta_scale, x_scale, split, context)[0]
+
+
+def _together(candidates: list[Candidate]) -> dict[tuple[object, ...], list[int]]:
+    """The candidates' indices grouped by everything but the time prior: each group trains together."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for i, c in enumerate(candidates):
+        path = (type(c.path).__name__, tuple(sorted(vars(c.path).items())))
+        train = dataclasses.replace(c.train, time_prior_exponent=0.0)
+        key = (c.hidden_features, c.conditioning, c.activation, c.dropout, train, path)
+        groups.setdefault(key, []).append(i)
+    return groups
 
 
 def validation_nll(posterior: FlowPosterior, theta: Tensor, x: Tensor) -> float:

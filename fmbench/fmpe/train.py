@@ -14,14 +14,24 @@ noise. Minibatches are slices of one shuffled index tensor per epoch (no ``DataL
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
 
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.path import ProbPath
+
+
+#: The version of this training code. It enters the fmpe hashes (:meth:`FlowConfig.hash_extra`): bump it when
+#: a change makes the same settings and seed train other networks, so that no cell made by earlier code is
+#: resumed as if made now. 1: a fit's candidate networks trained one after another; 2: the candidates that
+#: differ only in their time prior trained together (:func:`train_vector_fields`), Adam fused.
+TRAINING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -100,11 +110,21 @@ class TrainResult:
 
 
 def sample_time(
-    n: int, exponent: float, t_end: float, like: Tensor, generator: torch.Generator | None = None
+    n: int,
+    exponent: float | Tensor,
+    t_end: float,
+    like: Tensor,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
-    """``n`` times ``(n, 1)`` from :math:`p(t) \\propto t^\\alpha` on ``[0, t_end]`` (``like``'s dtype and
-    device; ``generator`` on that device, or torch's global one)."""
-    u = torch.rand(n, 1, dtype=like.dtype, device=like.device, generator=generator)
+    """``n`` times ``(n, 1)`` from :math:`p(t) \\propto t^\\alpha` on ``[0, t_end]``; with ``exponent`` a
+    tensor of ``K`` values, ``n`` times for each ``(K, n, 1)`` (``like``'s dtype and device; ``generator``
+    on that device, or torch's global one)."""
+    if isinstance(exponent, Tensor):
+        shape: tuple[int, ...] = (exponent.numel(), n, 1)
+        exponent = exponent.to(like.device, like.dtype).reshape(-1, 1, 1)
+    else:
+        shape = (n, 1)
+    u = torch.rand(shape, dtype=like.dtype, device=like.device, generator=generator)
     return t_end * u.pow(1.0 / (1.0 + exponent))
 
 
@@ -158,27 +178,142 @@ def fixed_noise_loss(
     return total / theta_1.shape[0]
 
 
-def _train_epoch(
-    net: VectorField,
+def adam(params: Iterable[nn.Parameter], learning_rate: float) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step where torch has one for the parameters' device (CPU and CUDA;
+    on CPU a third faster than the per-tensor loop for these small networks)."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    return torch.optim.Adam(params, lr=learning_rate, fused=fused or None)
+
+
+class _Member:
+    """One network of a group trained together: its optimizer, learning-rate schedule, fixed validation
+    noise, loss curves and best weights so far."""
+
+    def __init__(
+        self, net: VectorField, path: ProbPath, settings: TrainSettings, theta_val: Tensor, x_val: Tensor
+    ) -> None:
+        self.net, self.settings = net, settings
+        self.validation = _Validation(path, theta_val, x_val, settings)
+        self.optimizer = adam(net.parameters(), settings.learning_rate)
+        self.schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=settings.lr_decay_factor, patience=settings.lr_patience
+        )
+        self.best, self.best_epoch, self.best_state = math.inf, 0, copy.deepcopy(net.state_dict())
+        self.train_losses: list[float] = []
+        self.validation_losses: list[float] = []
+        self.stopped = False
+
+    def end_epoch(self, epoch: int, train_loss: float) -> None:
+        """Records the epoch, steps the schedule, keeps the best weights, decides early stopping."""
+        self.net.eval()
+        self.train_losses.append(train_loss)
+        self.validation_losses.append(self.validation.loss(self.net))
+        self.schedule.step(self.validation_losses[-1])
+        if self.validation_losses[-1] < self.best:
+            self.best, self.best_epoch = self.validation_losses[-1], epoch
+            self.best_state = copy.deepcopy(self.net.state_dict())
+        elif epoch - self.best_epoch >= self.settings.early_stopping_patience:
+            self.stopped = True
+
+    def result(self) -> TrainResult:
+        """Restores the best weights; what training did."""
+        self.net.load_state_dict(self.best_state)
+        self.net.eval()
+        return TrainResult(
+            len(self.train_losses), self.best_epoch, self.best, self.train_losses, self.validation_losses
+        )
+
+
+class _Stack:
+    """The forward pass of several networks of one architecture at once: their parameters are stacked
+    along a new first dimension at every step (so each network keeps its own parameters, optimizer and
+    schedule) and :func:`torch.func.vmap` maps the network's own ``forward`` over them."""
+
+    def __init__(self, net: VectorField) -> None:
+        self.base = copy.deepcopy(net).to("meta")
+        self.names = [name for name, _ in net.named_parameters()]
+
+    def __call__(self, nets: list[VectorField], t: Tensor, theta_t: Tensor, x: Tensor) -> Tensor:
+        """Velocities ``(K, B, D)`` of the ``K`` networks at ``t`` ``(K, B, 1)``, ``theta_t``
+        ``(K, B, D)``, given one ``x`` ``(B, x_dim)`` for all."""
+        per_net = [dict(net.named_parameters()) for net in nets]
+        stacked = {name: torch.stack([p[name] for p in per_net]) for name in self.names}
+        self.base.train(nets[0].training)
+
+        def one(params: dict[str, Tensor], t_k: Tensor, theta_k: Tensor) -> Tensor:
+            return functional_call(self.base, params, (t_k, theta_k, x))
+
+        return vmap(one, randomness="different")(stacked, t, theta_t)
+
+
+def _train_step(
+    members: list[_Member], stack: _Stack | None, path: ProbPath, theta_1: Tensor, x: Tensor
+) -> list[float]:
+    """One optimizer step of every member on the minibatch ``(theta_1, x)``, each with its own times and
+    noise; returns each member's loss."""
+    for m in members:
+        m.optimizer.zero_grad(set_to_none=True)
+    if len(members) == 1 or stack is None:
+        m = members[0]
+        t = sample_time(theta_1.shape[0], m.settings.time_prior_exponent, path.t_end, like=theta_1)
+        losses = flow_matching_loss(m.net, path, theta_1, x, t, torch.randn_like(theta_1)).reshape(1)
+    else:
+        alphas = torch.tensor([m.settings.time_prior_exponent for m in members])
+        t = sample_time(theta_1.shape[0], alphas, path.t_end, like=theta_1)
+        theta_0 = torch.randn((len(members), *theta_1.shape), dtype=theta_1.dtype, device=theta_1.device)
+        target = path.sample(theta_0, theta_1, t)
+        velocity = stack([m.net for m in members], t, target.theta_t, x)
+        losses = (velocity - target.velocity).pow(2).mean(dim=(1, 2))
+    losses.sum().backward()  # the members share no parameter: each gets its own loss's gradient
+    for m in members:
+        m.optimizer.step()
+    return losses.tolist()
+
+
+def train_vector_fields(
+    nets: Sequence[VectorField],
     path: ProbPath,
     theta: Tensor,
     x: Tensor,
-    order: Tensor,
-    optimizer: torch.optim.Optimizer,
-    settings: TrainSettings,
-) -> float:
-    """One pass over the training points in ``order``; returns the mean minibatch loss."""
-    net.train()
-    total, batches = 0.0, 0
-    for idx in order.split(settings.batch_size):
-        theta_1, x_b = theta[idx], x[idx]
-        t = sample_time(idx.shape[0], settings.time_prior_exponent, path.t_end, like=theta_1)
-        loss = flow_matching_loss(net, path, theta_1, x_b, t, torch.randn_like(theta_1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total, batches = total + loss.item(), batches + 1
-    return total / batches
+    settings: Sequence[TrainSettings],
+    progress: bool = False,
+    split: tuple[Tensor, Tensor] | None = None,
+) -> list[TrainResult]:
+    """Trains several networks of one architecture in place, together: every step draws one minibatch
+    for all of them and runs their forward and backward passes as one batched computation; each keeps
+    its own time prior, optimizer, learning-rate schedule, early stopping and best weights, and leaves
+    the computation when it stops.
+
+    ``settings`` (one per network) may differ only in ``time_prior_exponent``; ``theta`` ``(N, D)`` and
+    ``x`` ``(N, x_dim)`` are z-scored; ``split`` gives the ``(train, validation)`` indices (by default a
+    random split of ``validation_fraction``). Returns what training did, per network.
+    """
+    if len(nets) != len(settings) or not nets:
+        raise ValueError(f"one TrainSettings per network: {len(nets)} networks, {len(settings)} settings")
+    shared = {dataclasses.replace(s, time_prior_exponent=0.0) for s in settings}
+    if len(shared) > 1:
+        raise ValueError("networks trained together may differ only in time_prior_exponent")
+    common = settings[0]
+    if split is None:
+        split = split_indices(theta.shape[0], common.validation_fraction, theta.device)
+    train_idx, val_idx = split
+    members = [_Member(net, path, s, theta[val_idx], x[val_idx]) for net, s in zip(nets, settings, strict=True)]
+    stack = _Stack(nets[0]) if len(nets) > 1 else None
+    for epoch in _progress(range(1, common.max_epochs + 1), progress):
+        active = [m for m in members if not m.stopped]
+        if not active:
+            break
+        for m in active:
+            m.net.train()
+        totals, batches = [0.0] * len(active), 0
+        order = train_idx[torch.randperm(train_idx.shape[0], device=theta.device)]
+        for idx in order.split(common.batch_size):
+            losses = _train_step(active, stack, path, theta[idx], x[idx])
+            totals, batches = [a + b for a, b in zip(totals, losses, strict=True)], batches + 1
+        for m, total in zip(active, totals, strict=True):
+            m.end_epoch(epoch, total / batches)
+    return [m.result() for m in members]
 
 
 def train_vector_field(
@@ -190,39 +325,9 @@ def train_vector_field(
     progress: bool = False,
     split: tuple[Tensor, Tensor] | None = None,
 ) -> TrainResult:
-    """Trains ``net`` in place on z-scored ``theta`` ``(N, D)`` and ``x`` ``(N, x_dim)``.
-
-    Keeps the weights of the epoch with the lowest validation loss. ``split`` gives the ``(train,
-    validation)`` indices (several fits on one split are comparable); by default a random split of
-    ``settings.validation_fraction``.
-    """
-    if split is None:
-        split = split_indices(theta.shape[0], settings.validation_fraction, theta.device)
-    train_idx, val_idx = split
-    validation = _Validation(path, theta[val_idx], x[val_idx], settings)
-    optimizer = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
-    schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=settings.lr_decay_factor, patience=settings.lr_patience
-    )
-    best, best_epoch, best_state = math.inf, 0, copy.deepcopy(net.state_dict())
-    train_losses: list[float] = []
-    val_losses: list[float] = []
-    epochs = _progress(range(1, settings.max_epochs + 1), progress)
-    for epoch in epochs:
-        order = train_idx[torch.randperm(train_idx.shape[0], device=theta.device)]
-        train_losses.append(_train_epoch(net, path, theta, x, order, optimizer, settings))
-        net.eval()
-        val_losses.append(validation.loss(net))
-        schedule.step(val_losses[-1])
-        if val_losses[-1] < best:
-            best, best_epoch, best_state = val_losses[-1], epoch, copy.deepcopy(net.state_dict())
-        elif epoch - best_epoch >= settings.early_stopping_patience:
-            break
-    net.load_state_dict(best_state)
-    net.eval()
-    return TrainResult(len(train_losses), best_epoch, best, train_losses, val_losses)
-
-
+    """Trains one network in place (:func:`train_vector_fields` with one network): keeps the weights of
+    the epoch with the lowest validation loss."""
+    return train_vector_fields([net], path, theta, x, [settings], progress, split)[0]
 def _progress(epochs: range, show: bool) -> range:
     if not show:
         return epochs

@@ -1,0 +1,84 @@
+"""What fmpe costs to fit against npe_nsf: both fitted on the same simulations, one after the other.
+
+For every cell (task, budget; seed 1) the first ``budget`` simulations of the benchmark seed are fitted by
+each method exactly as ``fmbench run`` fits them (torch seeded with the seed, default settings), on one torch
+thread, and the wall time of ``Method.fit`` is taken. It prints one line per cell with each method's fit
+seconds and fmpe's ratio to npe_nsf, then the summed times and their ratio. The goal of issue 16 is a
+summed ratio of at most 1 and no cell above 2. Run it on an otherwise idle machine: timings taken while
+other work shares the cores say little.
+
+    python scripts/bench_fit_cost.py                          # the FMPE grid's ten cells (~30 minutes)
+    python scripts/bench_fit_cost.py --budgets 1e3 --csv fit_cost.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import torch
+
+from fmbench.arguments import parse_budget
+from fmbench.method import FitContext
+from fmbench.registry import get_method, get_task
+from fmbench.simulations import SimulationCache
+
+TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]
+BUDGETS = ["1e3", "1e4"]
+METHODS = ["fmpe", "npe_nsf"]
+
+
+def fit_seconds(method_name: str, task_name: str, budget: int, seed: int, cache: SimulationCache) -> float:
+    """Wall time of one fit, as the runner makes it (torch seeded with the benchmark seed)."""
+    task = get_task(task_name)
+    sims = cache.get(task, seed, budget)
+    method = get_method(method_name)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    method.fit(sims.theta, sims.x, task.prior, FitContext(budget=sims.budget, seed=seed))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=TASKS)
+    parser.add_argument("--budgets", nargs="+", default=BUDGETS, type=parse_budget)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--sim-cache",
+        type=Path,
+        default=Path("results/paper/simulations"),
+        help="simulation cache (default: the paper grid's, which holds the same seed-1 simulations)",
+    )
+    parser.add_argument("--csv", type=Path, default=None, help="also write the per-cell seconds here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cache = SimulationCache(args.sim_cache)
+    rows = []
+    print(f"fit seconds on {args.threads} torch thread(s), seed {args.seed}, torch {torch.__version__}")
+    print(f"{'task':<18}{'budget':>8}{'fmpe':>10}{'npe_nsf':>10}{'ratio':>8}")
+    for budget in args.budgets:
+        for task in args.tasks:
+            seconds = {m: fit_seconds(m, task, budget, args.seed, cache) for m in METHODS}
+            ratio = seconds["fmpe"] / seconds["npe_nsf"]
+            rows.append({"task": task, "budget": budget, **seconds, "ratio": ratio})
+            print(f"{task:<18}{budget:>8}{seconds['fmpe']:>10.1f}{seconds['npe_nsf']:>10.1f}{ratio:>8.2f}",
+                  flush=True)  # fmt: skip
+    total = {m: sum(r[m] for r in rows) for m in METHODS}
+    worst = max(rows, key=lambda r: r["ratio"])
+    print(f"{'sum':<26}{total['fmpe']:>10.1f}{total['npe_nsf']:>10.1f}{total['fmpe'] / total['npe_nsf']:>8.2f}")
+    print(f"summed fmpe <= summed npe_nsf: {total['fmpe'] <= total['npe_nsf']}; "
+          f"largest cell ratio {worst['ratio']:.2f} ({worst['task']} {worst['budget']}), "
+          f"cells above 2x: {sum(r['ratio'] > 2 for r in rows)} of {len(rows)}")  # fmt: skip
+    if args.csv:
+        with args.csv.open("w", newline="") as f:
+            writer = csv.DictWriter(f, ["task", "budget", *METHODS, "ratio"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
