@@ -13,6 +13,8 @@ def method_labels(results: pd.DataFrame) -> pd.Series:
     The settings (``method_config``) decide, not the cell's ``method_config_hash``: that hash also covers
     what ``"auto"`` settings resolve to at the cell's budget (fmpe's tiers), so one method run with one
     set of settings has one hash per budget tier. Rows without recorded settings fall back to the hash.
+    Where one set of settings has several hashes in one cell (task, budget, seed), the method's code
+    changed between them (fmpe's retired cells beside new ones): those rows are told apart by hash.
     """
     hashes = results["method_config_hash"].astype(str)
     if "method_config" in results:
@@ -20,6 +22,9 @@ def method_labels(results: pd.DataFrame) -> pd.Series:
         key = settings.where(settings != "", hashes)
     else:
         key = hashes
+    cell = [results["method"], key, results["task"], results["budget"], results["seed"]]
+    changed_code = hashes.groupby(cell).transform("nunique") > 1
+    key = key.where(~changed_code, key + "|" + hashes)
     several = key.groupby(results["method"]).transform("nunique") > 1
     suffix = key.map(lambda k: hashlib.sha256(k.encode()).hexdigest()[:6])
     return results["method"].where(~several, results["method"] + "[" + suffix + "]")

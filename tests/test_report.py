@@ -79,6 +79,14 @@ def test_one_method_config_with_a_hash_per_budget_keeps_one_label() -> None:
     assert "npe_nsf" in labels and sum(label.startswith("fmpe[") for label in labels) == 2
 
 
+def test_one_config_run_by_two_versions_of_the_code_is_not_pooled() -> None:
+    table = _table().assign(method_config="{}")
+    newer = table[table.method == "fmpe"].assign(method_config_hash="new", c2st=0.9)
+    labels = c2st_summary(pd.concat([table, newer], ignore_index=True)).groupby("method").c2st_mean.max()
+    fmpe = labels[labels.index.str.startswith("fmpe")]
+    assert len(fmpe) == 2 and fmpe.max() == pytest.approx(0.9)  # old and new rows each on their own
+
+
 def test_rows_of_an_unchecked_c2st_backend_stay_off_the_leaderboard(tmp_path) -> None:
     table = _table()
     table.loc[table.method == "fmpe", "c2st_backend"] = "fast_guess"
