@@ -14,6 +14,8 @@ other work shares the cores say little.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import csv
 import time
 from pathlib import Path
@@ -26,7 +28,7 @@ from fmbench.registry import get_method, get_task
 from fmbench.simulations import SimulationCache
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]
-BUDGETS = ["1e3", "1e4"]
+BUDGETS = [1_000, 10_000]
 METHODS = ["fmpe", "npe_nsf"]
 
 
@@ -37,7 +39,8 @@ def fit_seconds(method_name: str, task_name: str, budget: int, seed: int, cache:
     method = get_method(method_name)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    method.fit(sims.theta, sims.x, task.prior, FitContext(budget=sims.budget, seed=seed))
+    with contextlib.redirect_stdout(io.StringIO()):  # sbi prints a line per fit
+        method.fit(sims.theta, sims.x, task.prior, FitContext(budget=sims.budget, seed=seed))
     return time.perf_counter() - start
 
 
