@@ -8,15 +8,15 @@ summed ratio of at most 1 and no cell above 2. Run it on an otherwise idle machi
 other work shares the cores say little.
 
     python scripts/bench_fit_cost.py                          # the FMPE grid's ten cells (~30 minutes)
-    python scripts/bench_fit_cost.py --budgets 1e3 --csv fit_cost.csv
+    python scripts/bench_fit_cost.py --budgets 1e3 --also sbi_fmpe --csv fit_cost.csv
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import csv
+import io
 import time
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from fmbench.simulations import SimulationCache
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]
 BUDGETS = [1_000, 10_000]
+#: The two methods compared; ``--also`` times more beside them (e.g. sbi_fmpe), without a ratio.
 METHODS = ["fmpe", "npe_nsf"]
 
 
@@ -56,29 +57,32 @@ def main() -> None:
         default=Path("results/paper/simulations"),
         help="simulation cache (default: the paper grid's, which holds the same seed-1 simulations)",
     )
+    parser.add_argument("--also", nargs="*", default=[], help="more methods to time beside the two")
     parser.add_argument("--csv", type=Path, default=None, help="also write the per-cell seconds here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cache = SimulationCache(args.sim_cache)
+    methods = METHODS + [m for m in args.also if m not in METHODS]
     rows = []
     print(f"fit seconds on {args.threads} torch thread(s), seed {args.seed}, torch {torch.__version__}")
-    print(f"{'task':<18}{'budget':>8}{'fmpe':>10}{'npe_nsf':>10}{'ratio':>8}")
+    print(f"{'task':<18}{'budget':>8}" + "".join(f"{m:>10}" for m in methods) + f"{'ratio':>8}")
     for budget in args.budgets:
         for task in args.tasks:
-            seconds = {m: fit_seconds(m, task, budget, args.seed, cache) for m in METHODS}
+            seconds = {m: fit_seconds(m, task, budget, args.seed, cache) for m in methods}
             ratio = seconds["fmpe"] / seconds["npe_nsf"]
             rows.append({"task": task, "budget": budget, **seconds, "ratio": ratio})
-            print(f"{task:<18}{budget:>8}{seconds['fmpe']:>10.1f}{seconds['npe_nsf']:>10.1f}{ratio:>8.2f}",
-                  flush=True)  # fmt: skip
-    total = {m: sum(r[m] for r in rows) for m in METHODS}
+            times = "".join(f"{seconds[m]:>10.1f}" for m in methods)
+            print(f"{task:<18}{budget:>8}{times}{ratio:>8.2f}", flush=True)
+    total = {m: sum(r[m] for r in rows) for m in methods}
     worst = max(rows, key=lambda r: r["ratio"])
-    print(f"{'sum':<26}{total['fmpe']:>10.1f}{total['npe_nsf']:>10.1f}{total['fmpe'] / total['npe_nsf']:>8.2f}")
+    sums = "".join(f"{total[m]:>10.1f}" for m in methods)
+    print(f"{'sum':<26}{sums}{total['fmpe'] / total['npe_nsf']:>8.2f}")
     print(f"summed fmpe <= summed npe_nsf: {total['fmpe'] <= total['npe_nsf']}; "
           f"largest cell ratio {worst['ratio']:.2f} ({worst['task']} {worst['budget']}), "
           f"cells above 2x: {sum(r['ratio'] > 2 for r in rows)} of {len(rows)}")  # fmt: skip
     if args.csv:
         with args.csv.open("w", newline="") as f:
-            writer = csv.DictWriter(f, ["task", "budget", *METHODS, "ratio"])
+            writer = csv.DictWriter(f, ["task", "budget", *methods, "ratio"])
             writer.writeheader()
             writer.writerows(rows)
 
