@@ -43,7 +43,8 @@ def main() -> None:
         pair = pool.starmap(one_c2st, [(args.dim, args.samples)] * 2)
     print(f"C2ST, {args.dim} dimensions, {args.samples} samples per side, one torch thread each")
     print(f"alone: {alone:.1f} s; two at once: {pair[0]:.1f} s and {pair[1]:.1f} s")
-    print(f"slowdown beside a second one: {max(pair) / alone:.2f}x; throughput of two: {2 * alone / max(pair):.2f}x")
+    slowdown, throughput = max(pair) / alone, 2 * alone / max(pair)
+    print(f"slowdown beside a second one: {slowdown:.2f}x; throughput of two: {throughput:.2f}x")
 
 
 if __name__ == "__main__":

@@ -48,12 +48,23 @@ def test_networks_stacked_give_each_its_own_velocity_and_gradient(conditioning: 
     for k, net in enumerate(nets):
         net.zero_grad()
         (net(t[k], theta_t[k], x) - target[k]).pow(2).mean().backward()
-        assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(together[k], net.parameters()))
+        assert all(
+            torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(together[k], net.parameters(), strict=True)
+        )
 
 
 def _settings(alpha: float, **changes: object) -> TrainSettings:
-    base = dict(batch_size=32, learning_rate=1e-3, max_epochs=6, validation_fraction=0.1, validation_repeats=2,
-                lr_decay_factor=0.2, lr_patience=1, early_stopping_patience=2, time_prior_exponent=alpha)  # fmt: skip
+    base = {
+        "batch_size": 32,
+        "learning_rate": 1e-3,
+        "max_epochs": 6,
+        "validation_fraction": 0.1,
+        "validation_repeats": 2,
+        "lr_decay_factor": 0.2,
+        "lr_patience": 1,
+        "early_stopping_patience": 2,
+        "time_prior_exponent": alpha,
+    }
     return TrainSettings(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -70,7 +81,7 @@ def test_networks_trained_together_each_keep_their_schedule_stopping_and_best_we
         assert result.validation_losses[result.best_epoch - 1] == result.best_validation_loss
         stopped_early = result.epochs < 6
         assert not stopped_early or result.epochs - result.best_epoch >= 2
-        assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+        assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
     assert len({r.best_validation_loss for r in results}) == 3  # three networks, not one copied
 
 

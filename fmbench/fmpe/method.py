@@ -161,7 +161,9 @@ class _FlowMatching(Method):
         the time prior train together in one batched computation, one group after another.
         """
         nets = [
-            VectorField(theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation, c.dropout)
+            VectorField(
+                theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation, c.dropout
+            )
             for c in candidates
         ]
         theta_z, x_z = theta_scale(theta), x_scale(x)

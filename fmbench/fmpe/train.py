@@ -26,7 +26,6 @@ from torch.func import functional_call, vmap
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.path import ProbPath
 
-
 #: The version of this training code. It enters the fmpe hashes (:meth:`FlowConfig.hash_extra`): bump it when
 #: a change makes the same settings and seed train other networks, so that no cell made by earlier code is
 #: resumed as if made now. 1: a fit's candidate networks trained one after another; 2: the candidates that
@@ -298,7 +297,9 @@ def train_vector_fields(
     if split is None:
         split = split_indices(theta.shape[0], common.validation_fraction, theta.device)
     train_idx, val_idx = split
-    members = [_Member(net, path, s, theta[val_idx], x[val_idx]) for net, s in zip(nets, settings, strict=True)]
+    members = [
+        _Member(net, path, s, theta[val_idx], x[val_idx]) for net, s in zip(nets, settings, strict=True)
+    ]
     stack = _Stack(nets[0]) if len(nets) > 1 else None
     for epoch in _progress(range(1, common.max_epochs + 1), progress):
         active = [m for m in members if not m.stopped]
@@ -328,6 +329,8 @@ def train_vector_field(
     """Trains one network in place (:func:`train_vector_fields` with one network): keeps the weights of
     the epoch with the lowest validation loss."""
     return train_vector_fields([net], path, theta, x, [settings], progress, split)[0]
+
+
 def _progress(epochs: range, show: bool) -> range:
     if not show:
         return epochs
