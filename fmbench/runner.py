@@ -236,9 +236,8 @@ class _Scheduler:
         total = sum(1 + len(p.followers) for p in plans)
         with tqdm(total=total, desc="jobs", unit="job", disable=not show) as self.bar:
             while self.ready or self.alone or self.waiting or self.running:
-                ended = (
-                    self._collect()
-                )  # before submitting: an ended fit's followers compete for the freed slot
+                # collect before submitting: an ended fit's followers compete for the freed slot
+                ended = self._collect()
                 self._wake()
                 self._submit()
                 if not ended:

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             fits[k] = torch.load(path, weights_only=False)  # our own file
             continue
         torch.manual_seed(INIT_SEED + k)
-        fits[k] = Fmpe.fit_candidate(config, theta, x, theta_scale, x_scale, split, context)
+        fits[k] = Fmpe.fit_candidates([config], theta, x, theta_scale, x_scale, split, context)[0]
         torch.save(fits[k], path)
         print(f"network {k}: {fits[k].cost.epochs} epochs", flush=True)
     if args.only:

@@ -231,7 +231,7 @@ def test_standard_normal_log_prob() -> None:
     assert torch.allclose(standard_normal_log_prob(theta), expected)
 
 
-def test_fit_candidate_depends_only_on_the_seed_it_starts_from() -> None:
+def test_fit_candidates_depends_only_on_the_seed_it_starts_from() -> None:
     """What ``studies/fmpe_ensemble.py`` relies on: on one split, the global seed decides the network."""
     torch.manual_seed(0)
     theta, x = simulations(200)
@@ -242,7 +242,7 @@ def test_fit_candidate_depends_only_on_the_seed_it_starts_from() -> None:
 
     def net_after(seed: int) -> list[Tensor]:
         torch.manual_seed(seed)
-        fit = method.fit_candidate(config, theta, x, *scales, split, FitContext(200, 1))  # type: ignore[attr-defined]
+        fit = method.fit_candidates([config], theta, x, *scales, split, FitContext(200, 1))[0]  # type: ignore[attr-defined]
         return [p.detach().clone() for p in fit.net.parameters()]
 
     first, again, other = net_after(101), net_after(101), net_after(102)

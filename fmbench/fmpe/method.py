@@ -194,20 +194,6 @@ class _FlowMatching(Method):
             for i, c in enumerate(candidates)
         ]
 
-    @classmethod
-    def fit_candidate(
-        cls,
-        c: Candidate,
-        theta: Tensor,
-        x: Tensor,
-        theta_scale: Standardizer,
-        x_scale: Standardizer,
-        split: tuple[Tensor, Tensor],
-        context: FitContext,
-    ) -> FlowPosterior:
-        """One vector field trained as ``c`` says on ``split`` (:meth:`fit_candidates` of one)."""
-        return cls.fit_candidates([c], theta, x, theta_scale, x_scale, split, context)[0]
-
 
 def _together(candidates: list[Candidate]) -> dict[tuple[object, ...], list[int]]:
     """The candidates' indices grouped by everything but the time prior: each group trains together."""

@@ -317,20 +317,6 @@ def train_vector_fields(
     return [m.result() for m in members]
 
 
-def train_vector_field(
-    net: VectorField,
-    path: ProbPath,
-    theta: Tensor,
-    x: Tensor,
-    settings: TrainSettings,
-    progress: bool = False,
-    split: tuple[Tensor, Tensor] | None = None,
-) -> TrainResult:
-    """Trains one network in place (:func:`train_vector_fields` with one network): keeps the weights of
-    the epoch with the lowest validation loss."""
-    return train_vector_fields([net], path, theta, x, [settings], progress, split)[0]
-
-
 def _progress(epochs: range, show: bool) -> range:
     if not show:
         return epochs
