@@ -227,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run nothing: rebuild the table from OUT, say what is missing or failed, write the report",
     )
-    report = sub.add_parser("report", help="leaderboard, summary, timings and figure from a results table")
+    report = sub.add_parser(
+        "report", help="leaderboard, summary, timings, cost per method and figures from a results table"
+    )
     report.add_argument("results", type=Path, metavar="OUT", help="a run's output folder or a results CSV")
     report.add_argument(
         "include",
@@ -496,6 +498,7 @@ def _write_report(results: Path, to: Path | None, include: Sequence[Path] = ()) 
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     print(f"leaderboard: {files.leaderboard}\nfigure: {files.figure}\ntimings: {files.timings_md}")
+    print(f"cost per method: {files.costs_md}")
 
 
 COMMANDS = {"tasks": _tasks, "methods": _methods, "run": _run, "report": _report, "check": _check}

@@ -8,6 +8,8 @@ Writes into the report folder:
   C2ST backend passed the agreement check (:data:`fmbench.metrics.c2st.AGREEMENT_CHECKED`) enter it;
 - ``summary.csv``: the same numbers, tidy;
 - ``timings.md`` and ``timings.csv``: cost per task x budget x method;
+- ``costs.md`` and ``costs.csv``: cost per method over all its cells (tractable density, ``log_prob`` time
+  per 1,000 thetas, network passes per sample, time per 10,000 samples, median fit time per budget);
 - ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method;
 - ``coverage.png``: expected coverage on held-out pairs, one panel per task x budget (when the run
   computed it).
@@ -33,7 +35,7 @@ from fmbench.merge import Merged, conflict_note, merge_results, rename_coverage,
 from fmbench.metrics.c2st import AGREEMENT_CHECKED
 from fmbench.published import PUBLISHED_LABELS, published_value
 from fmbench.results import load_results
-from fmbench.summary import c2st_summary, cost_summary
+from fmbench.summary import c2st_summary, cost_summary, method_costs
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class ReportFiles:
     summary: Path
     timings_md: Path
     timings_csv: Path
+    costs_md: Path
+    costs_csv: Path
     figure: Path
     coverage: Path | None
 
@@ -72,6 +76,8 @@ def write_report(
         folder / "summary.csv",
         folder / "timings.md",
         folder / "timings.csv",
+        folder / "costs.md",
+        folder / "costs.csv",
         folder / "c2st_vs_budget.png",
         folder / "coverage.png" if not coverage.empty else None,
     )
@@ -83,6 +89,9 @@ def write_report(
         + (conflict_note(merged) if merged else "")
     )
     files.timings_md.write_text("# Cost per fit\n\n" + _markdown_table(costs.round(4)) + "\n")
+    per_method = method_costs(results)
+    per_method.to_csv(files.costs_csv, index=False)
+    files.costs_md.write_text(_costs_markdown(per_method))
     plot_c2st_vs_budget(summary, files.figure)
     if files.coverage is not None:
         plot_coverage_grid(coverage_curves(coverage), files.coverage)
@@ -151,6 +160,20 @@ def _cell(row: pd.Series) -> str:
     std = 0.0 if pd.isna(row.c2st_std) else row.c2st_std
     text = f"{row.c2st_mean:.3f} +- {std:.3f} ({row.n_ok}{'!' * bool(row.n_failed)})"
     return f"**{text}**" if row.best else text
+
+
+def _costs_markdown(table: pd.DataFrame) -> str:
+    """``costs.md``: the per-method cost table with what its columns mean."""
+    return (
+        "# Cost per method\n\n"
+        "Medians over every cell of the method in this table (`timings.md` has each cell). density: whether "
+        "the method has a tractable `log_prob`; log_prob_s_per_1000: seconds for the log density of 1,000 "
+        "posterior samples; passes_per_sample: network evaluations per sample (1 for a normalizing flow, "
+        "the ODE solver's function evaluations for flow matching and score models; min and max over "
+        "observations beside it); sample_s_per_10000: seconds to draw 10,000 samples within the prior; "
+        "fit_s_B: fit seconds at budget B. Times are the runs' own, on their device and thread count, "
+        "and under whatever else the machine ran.\n\n" + _markdown_table(table.round(4)) + "\n"
+    )
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:

@@ -6,6 +6,8 @@ import hashlib
 
 import pandas as pd
 
+from fmbench.evaluation import LOG_PROB_BATCH
+
 
 def method_labels(results: pd.DataFrame) -> pd.Series:
     """The method's name, suffixed with a short hash of its settings where one method ran with several.
@@ -73,3 +75,41 @@ def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
     }
     present = {k: v for k, v in columns.items() if v[0] in ok.columns}
     return ok.groupby(keys).agg(**present).reset_index().sort_values(keys).reset_index(drop=True)
+
+
+#: Samples per ``sample_s`` in :func:`method_costs` (the protocol's sample size).
+SAMPLES_PER_TIMING = 10_000
+
+
+def method_costs(results: pd.DataFrame) -> pd.DataFrame:
+    """What each method costs, one row per method over every cell it ran (the poster's Table 1, measured).
+
+    Columns: ``method``; ``density`` (``yes`` when its rows time a ``log_prob``, ``no`` when the method
+    has no tractable density); ``log_prob_s_per_1000`` (median time of ``log_prob`` on 1,000 thetas);
+    ``passes_per_sample`` (median network passes per sample, and ``passes_min`` / ``passes_max``);
+    ``sample_s_per_10000`` (median time to draw 10,000 samples, rescaled from each row's
+    ``num_samples``); ``cells``; and ``fit_s_<budget>`` per budget, the median fit time over the tasks
+    at that budget (each cell counted once). Medians over tasks hide which task is slow: ``timings.md``
+    has every cell.
+    """
+    frame = results.assign(method=method_labels(results))
+    ok = frame[frame.status == "ok"]
+    cell = ["task", "budget", "seed", "method"]
+    per_cell = ok.groupby(cell).agg(fit_s=("fit_s", "first")).reset_index()
+    samples = pd.to_numeric(ok["num_samples"], errors="coerce").fillna(SAMPLES_PER_TIMING)
+    scaled = ok.assign(
+        sample_10k=ok["sample_s"] * SAMPLES_PER_TIMING / samples,
+        log_prob_1k=ok["log_prob_s"] * 1000 / samples.clip(upper=LOG_PROB_BATCH),
+    )
+    table = scaled.groupby("method").agg(
+        density=("log_prob_s", lambda s: "yes" if s.notna().any() else "no"),
+        log_prob_s_per_1000=("log_prob_1k", "median"),
+        passes_per_sample=("passes_per_sample", "median"),
+        passes_min=("passes_per_sample", "min"),
+        passes_max=("passes_per_sample", "max"),
+        sample_s_per_10000=("sample_10k", "median"),
+    )
+    table["cells"] = per_cell.groupby("method").size()
+    fits = per_cell.pivot_table(index="method", columns="budget", values="fit_s", aggfunc="median")
+    fits.columns = [f"fit_s_{int(b)}" for b in fits.columns]
+    return table.join(fits).reset_index().sort_values("method").reset_index(drop=True)

@@ -135,6 +135,9 @@ CANDIDATES: dict[str, dict[str, object]] = {
         "time_prior_exponent": 4.0,
         "dropout": 0.2,
     },
+    # Shorter patience (plateau / early stopping, in epochs) than the 1e3 tier's 30 / 100: the cost study.
+    "patience15_50": {"lr_patience": 15, "early_stopping_patience": 50},
+    "patience10_30": {"lr_patience": 10, "early_stopping_patience": 30},
     "glu_patient_alpha4": {
         "conditioning": "glu",
         "time_prior_exponent": 4.0,

@@ -7,7 +7,7 @@ import pytest
 
 from fmbench.report import write_report
 from fmbench.results import COLUMNS
-from fmbench.summary import c2st_summary
+from fmbench.summary import c2st_summary, method_costs
 
 
 def _table() -> pd.DataFrame:
@@ -60,6 +60,26 @@ def test_report_writes_every_file(tmp_path) -> None:
     assert files.figure.read_bytes()[:4] == b"\x89PNG"
     timings = pd.read_csv(files.timings_csv)
     assert {"fit_s", "sample_s", "num_parameters", "passes_per_sample"} <= set(timings.columns)
+    assert "| fmpe | no |" in files.costs_md.read_text()
+    assert set(pd.read_csv(files.costs_csv).method) == {"fmpe", "npe_nsf"}
+
+
+def test_the_cost_per_method_table_rescales_and_takes_medians_over_cells() -> None:
+    table = _table()
+    fmpe = table.method == "fmpe"
+    table.loc[fmpe, "log_prob_s"] = 0.25  # on 1,000 samples
+    table.loc[fmpe, "passes_per_sample"] = table.loc[fmpe, "observation"] * 20.0 + 20  # 40, 60, 80
+    table.loc[:, "num_samples"] = 5_000
+    table.loc[:, "fit_s"] = table.budget / 100  # one fit time per cell: 10 s at 1e3, 100 s at 1e4
+    costs = method_costs(table).set_index("method")
+    assert list(costs.density) == ["yes", "no"]
+    assert costs.loc["fmpe", "log_prob_s_per_1000"] == pytest.approx(0.25)
+    assert pd.isna(costs.loc["npe_nsf", "log_prob_s_per_1000"])
+    assert costs.loc["fmpe", "sample_s_per_10000"] == pytest.approx(1.0)  # 0.5 s for 5,000 samples
+    assert (costs.loc["fmpe", "passes_min"], costs.loc["fmpe", "passes_max"]) == (40.0, 80.0)
+    assert costs.loc["fmpe", "passes_per_sample"] == pytest.approx(60.0)
+    assert costs.loc["npe_nsf", "fit_s_1000"] == 10.0 and costs.loc["npe_nsf", "fit_s_10000"] == 100.0
+    assert costs.loc["npe_nsf", "cells"] == 2  # the failed row belongs to a cell already counted
 
 
 def test_several_settings_of_one_method_are_told_apart() -> None:
