@@ -138,6 +138,8 @@ CANDIDATES: dict[str, dict[str, object]] = {
     # Shorter patience (plateau / early stopping, in epochs) than the 1e3 tier's 30 / 100: the cost study.
     "patience15_50": {"lr_patience": 15, "early_stopping_patience": 50},
     "patience10_30": {"lr_patience": 10, "early_stopping_patience": 30},
+    # The tier's candidates racing by successive halving from R epochs on (``halving_epochs``).
+    **{f"halving{r}": {"halving_epochs": r} for r in (20, 40)},
     "glu_patient_alpha4": {
         "conditioning": "glu",
         "time_prior_exponent": 4.0,

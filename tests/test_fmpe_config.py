@@ -105,6 +105,7 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
         )
         assert resolved.time_prior_exponent == tier.time_prior_exponent
         assert resolved.conditioning == tier.conditioning_for(2)
+        assert resolved.halving_epochs == tier.halving_epochs
     assert [tier_for(b) for b in (1_000, 10_000, 100_000)] == list(BUDGET_TIERS)
     assert config.resolved(1_000, x_dim=GLU_MIN_X_DIM).conditioning == "glu"
     explicit = FmpeConfig(
@@ -115,6 +116,7 @@ def test_auto_resolves_by_budget_and_observation_size() -> None:
         lr_patience=2,
         early_stopping_patience=4,
         time_prior_exponent=2.0,
+        halving_epochs=5,
     )
     assert explicit.resolved(100_000, x_dim=100) == explicit
     assert config.resolved(1_000, 2).hash() != config.hash()  # the stored hash is the unresolved one

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
 from fmbench.fmpe.method import FlowPosterior, validation_nll
+from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.ode import OdeSettings, standard_normal_log_prob
 from fmbench.fmpe.path import OTPath
 from fmbench.fmpe.train import Standardizer
@@ -151,13 +152,13 @@ def test_several_batch_sizes_and_alphas_fit_every_combination(monkeypatch: pytes
     import fmbench.fmpe.method as fmpe_method
 
     trained: list[list[tuple[int, float]]] = []
-    real_train = fmpe_method.train_vector_fields
 
-    def recording_train(*args: object, **kwargs: object) -> object:
-        trained.append([(s.batch_size, s.time_prior_exponent) for s in args[4]])  # type: ignore[attr-defined]
-        return real_train(*args, **kwargs)  # type: ignore[arg-type]
+    class RecordingGroup(fmpe_method.TrainingGroup):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            trained.append([(s.batch_size, s.time_prior_exponent) for s in args[4]])  # type: ignore[attr-defined]
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(fmpe_method, "train_vector_fields", recording_train)
+    monkeypatch.setattr(fmpe_method, "TrainingGroup", RecordingGroup)
     torch.manual_seed(5)
     theta, x = simulations(300)
     settings = {
@@ -248,3 +249,49 @@ def test_fit_candidates_depends_only_on_the_seed_it_starts_from() -> None:
     first, again, other = net_after(101), net_after(101), net_after(102)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_successive_halving_drops_the_worse_half_of_each_group_each_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fmbench.fmpe.method as fmpe_method
+
+    # Candidates by (alpha, batch): 0 (0, 32), 1 (0, 64), 2 (1, 32), 3 (1, 64), 4 (4, 32), 5 (4, 64); the
+    # batch-32 group {0, 2, 4} trains together, the batch-64 group {1, 3, 5} too. Scripted validation NLLs:
+    nll = {0: 4.0, 1: 2.0, 2: 3.0, 3: 1.0, 4: 5.0, 5: 6.0}
+    scored: list[int] = []
+    made: dict[int, int] = {}  # id(posterior) -> candidate
+    epochs: dict[int, int] = {}  # candidate -> epochs of its last posterior made (the fit's own, at the end)
+    real_posterior = fmpe_method._Training._posterior
+
+    def tagged(self: fmpe_method._Training, i: int, net: VectorField, trained: int) -> FlowPosterior:
+        posterior = real_posterior(self, i, net, trained)
+        made[id(posterior)], epochs[i] = i, trained
+        return posterior
+
+    def scripted_nll(posterior: FlowPosterior, theta: Tensor, x: Tensor) -> float:
+        scored.append(made[id(posterior)])
+        return nll[scored[-1]]
+
+    monkeypatch.setattr(fmpe_method._Training, "_posterior", tagged)
+    monkeypatch.setattr(fmpe_method, "validation_nll", scripted_nll)
+    torch.manual_seed(6)
+    theta, x = simulations(300)
+    settings = {
+        "hidden_features": "8",
+        "max_epochs": 8,
+        "steps": 4,
+        "solver": "rk4",
+        "log_prob_solver": "rk4",
+        "early_stopping_patience": 100,  # no early stopping: the rounds alone decide the epochs
+        "halving_epochs": 2,
+        "time_prior_exponent": "0,1,4",
+        "batch_size": "32,64",
+    }
+    posterior = get_method("fmpe", settings).fit(theta, x, prior(), FitContext(budget=300, seed=1))
+    assert isinstance(posterior, FlowPosterior)
+    # epoch 2: each group keeps its better two of three; epoch 4: its better one, which trains to the end
+    assert scored == [0, 2, 4, 1, 3, 5] + [2, 0, 3, 1] + [2, 3]
+    assert epochs == {0: 4, 1: 4, 2: 8, 3: 8, 4: 2, 5: 2} and posterior.cost.epochs == 28
+    assert made[id(posterior)] == 3
+    assert list(posterior.selection.values()) == [4.0, 2.0, 3.0, 1.0, 5.0, 6.0]

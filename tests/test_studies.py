@@ -94,6 +94,26 @@ def test_fmpe_ensemble_averages_networks(tmp_path: Path) -> None:
     assert [r["members"] for r in rows(out)] == ["1", "2", "1-2"]
 
 
+def test_halving_race_scores_every_candidate_at_each_checkpoint(tmp_path: Path) -> None:
+    race = study("halving_race")
+    out = tmp_path / "race.csv"
+    settings = [arg for arg in TINY_SET if "time_prior_exponent" not in arg and arg != "--set"]
+    settings = [arg for pair in (("--set", s) for s in settings) for arg in pair]
+    race.main(
+        ["--task", "two_moons", "--budget", "200", *settings, "--set", "fmpe.time_prior_exponent=1,4"]
+        + ["--set", "fmpe.max_epochs=3", "--checkpoints", "1", "--heldout", "200", "--nll-pairs", "20"]
+        + ["--sim-cache", str(tmp_path / "sims"), "--out", str(out)]
+    )
+    written = rows(out)
+    assert [(r["candidate"], r["epoch"]) for r in written] == [
+        ("time_prior_exponent=1.0", "1"),
+        ("time_prior_exponent=4.0", "1"),
+        ("time_prior_exponent=1.0", "end"),
+        ("time_prior_exponent=4.0", "end"),
+    ]
+    assert all(float(r["val_nll"]) < float("inf") for r in written) and written[2]["trained_epochs"] == "3"
+
+
 def test_slcp_nll_gap_reads_a_cell_fit(tmp_path: Path) -> None:
     gap = study("slcp_nll_gap")
     sims = tmp_path / "sims"

@@ -126,6 +126,12 @@ class FlowConfig(MethodConfig, ABC):
     early_stopping_patience: int | ByBudget = setting(
         BY_BUDGET, "epochs without improvement before training stops; auto: by budget"
     )
+    halving_epochs: int | ByBudget = setting(
+        BY_BUDGET,
+        "with several candidates, successive halving: all train this many epochs, the better half by "
+        "validation NLL trains on to twice as many, and so on until one is left; 0: every candidate "
+        "trains to its early stopping; auto: by budget",
+    )
     solver: str = setting("dopri5", f"sampling ODE solver: {' | '.join(SOLVERS)}")
     steps: int = setting(16, "steps of a fixed-step solver (sampling and log_prob)")
     atol: float = setting(1e-5, "absolute tolerance of dopri5")
@@ -152,7 +158,7 @@ class FlowConfig(MethodConfig, ABC):
         require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout!r}")
         _require_options(self.time_prior_exponent, "time_prior_exponent", _alpha, "a number > -1")
         _require_options(self.batch_size, "batch_size", _positive_int, "a positive integer")
-        for name in ("max_epochs", "lr_patience", "early_stopping_patience"):
+        for name in ("max_epochs", "lr_patience", "early_stopping_patience", "halving_epochs"):
             value = getattr(self, name)
             valid = _positive_int if name == "max_epochs" else _non_negative_int
             what = "a positive integer" if name == "max_epochs" else "a non-negative integer"
@@ -205,6 +211,7 @@ class FlowConfig(MethodConfig, ABC):
             "max_epochs": tier.max_epochs,
             "lr_patience": tier.lr_patience,
             "early_stopping_patience": tier.early_stopping_patience,
+            "halving_epochs": tier.halving_epochs,
             "time_prior_exponent": tier.time_prior_exponent,
             "conditioning": tier.conditioning_for(x_dim),
         }

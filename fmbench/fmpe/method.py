@@ -27,7 +27,7 @@ from fmbench.fmpe.config import Candidate, FlowConfig, FmpeConfig, FmpeVpConfig
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.ode import Field, OdeSettings, flow_log_prob, sample_flow
 from fmbench.fmpe.path import ProbPath
-from fmbench.fmpe.train import Standardizer, TrainResult, split_indices, train_vector_fields
+from fmbench.fmpe.train import Standardizer, TrainingGroup, TrainResult, split_indices
 from fmbench.method import FitContext, FitCost, Method, Posterior, count_parameters
 from fmbench.registry import METHODS
 
@@ -125,22 +125,51 @@ class _FlowMatching(Method):
     def fit(self, theta: Tensor, x: Tensor, prior: Distribution, context: FitContext) -> Posterior:
         """Fits one vector field per candidate (:meth:`FlowConfig.candidates`: every combination of the
         listed alphas, batch sizes and conditionings) on one train/validation split and keeps the one with
-        the lowest validation NLL (a single candidate: just that fit). Candidates that differ only in
-        their time prior are trained together (:func:`~fmbench.fmpe.train.train_vector_fields`)."""
+        the lowest validation NLL (a single candidate: just that fit).
+
+        With several candidates and ``halving_epochs`` R > 0, the candidates that train together (those
+        that differ only in their time prior, :class:`~fmbench.fmpe.train.TrainingGroup`) race by
+        successive halving: all train R epochs, the better half of each group by validation NLL (of each
+        one's best weights so far; ties to the earlier candidate) trains on to epoch 2R, the better half of
+        those to 4R, and so on until one per group is left, which trains to its early stopping. The others
+        stop where they were dropped. Within a group the candidates have taken the same optimizer steps
+        on the same minibatches when they are compared; the groups' survivors meet only at the end."""
         config: FlowConfig = self.config  # type: ignore[assignment]
         candidates = config.candidates(context.budget, x.shape[1])
+        halving = config.resolved(context.budget, x.shape[1]).halving_epochs
+        assert isinstance(halving, int)
         theta = theta.to(context.device, torch.float32)
         x = x.to(context.device, torch.float32)
         theta_scale, x_scale = Standardizer.fit(theta), Standardizer.fit(x)
         split = split_indices(theta.shape[0], config.validation_fraction, theta.device)
-        fits = self.fit_candidates(list(candidates.values()), theta, x, theta_scale, x_scale, split, context)
+        training = _Training(list(candidates.values()), theta, x, theta_scale, x_scale, split, context)
+        val = split[1]
+        racing = [members for _, members in training.groups]
+        scores: dict[int, float] = {}
+        until = halving
+
+        def contested() -> list[list[int]]:
+            return [alive for alive in racing if len(alive) > 1 and any(map(training.is_running, alive))]
+
+        while 0 < until < training.max_epochs and contested():
+            training.run(until)
+            for k, alive in enumerate(racing):
+                if len(alive) > 1:
+                    now = {i: validation_nll(training.posterior_so_far(i), theta[val], x[val]) for i in alive}
+                    scores.update(now)
+                    racing[k] = sorted(alive, key=now.__getitem__)[: math.ceil(len(alive) / 2)]
+                    for i in set(alive) - set(racing[k]):
+                        training.stop(i)
+            until *= 2
+        training.run()
+        fits = training.posteriors()
         if len(fits) == 1:
             return fits[0]
-        val = split[1]
-        scores = [validation_nll(posterior, theta[val], x[val]) for posterior in fits]
-        best = fits[min(range(len(fits)), key=scores.__getitem__)]
+        final = {i: validation_nll(fits[i], theta[val], x[val]) for alive in racing for i in alive}
+        scores.update(final)
+        best = fits[min(sorted(final), key=final.__getitem__)]
         total_epochs = sum(p.cost.epochs or 0 for p in fits)
-        best.record_selection(dict(zip(candidates, scores, strict=True)), total_epochs)
+        best.record_selection({label: scores[i] for i, label in enumerate(candidates)}, total_epochs)
         logger.info("fmpe candidates: validation NLL %s", best.selection)
         return best
 
@@ -154,45 +183,96 @@ class _FlowMatching(Method):
         split: tuple[Tensor, Tensor],
         context: FitContext,
     ) -> list[FlowPosterior]:
-        """One vector field per candidate, trained as it says on ``split``, in the candidates' order.
+        """One vector field per candidate, each trained as it says on ``split`` to its early stopping, in
+        the candidates' order (no halving).
 
         The networks' weights are drawn from torch's global generator as it stands, in the candidates'
         order (seed it to fit networks that differ only in their start). Candidates that differ only in
         the time prior train together in one batched computation, one group after another.
         """
-        nets = [
+        training = _Training(candidates, theta, x, theta_scale, x_scale, split, context)
+        training.run()
+        return training.posteriors()
+
+
+class _Training:
+    """The candidate networks of one fit, trained round by round: candidates that differ only in the time
+    prior train together in one :class:`~fmbench.fmpe.train.TrainingGroup`, the groups one after another
+    within a round."""
+
+    def __init__(
+        self,
+        candidates: list[Candidate],
+        theta: Tensor,
+        x: Tensor,
+        theta_scale: Standardizer,
+        x_scale: Standardizer,
+        split: tuple[Tensor, Tensor],
+        context: FitContext,
+    ) -> None:
+        self.candidates, self.theta_scale, self.x_scale = candidates, theta_scale, x_scale
+        self.nets = [
             VectorField(
                 theta.shape[1], x.shape[1], c.hidden_features, c.conditioning, c.activation, c.dropout
-            )
+            ).to(context.device)
             for c in candidates
         ]
         theta_z, x_z = theta_scale(theta), x_scale(x)
-        results: dict[int, TrainResult] = {}
-        for group in _together(candidates).values():
-            first = candidates[group[0]]
-            trained = train_vector_fields(
-                [nets[i].to(context.device) for i in group],
-                first.path,
+        self.groups: list[tuple[TrainingGroup, list[int]]] = []  # each group with its candidates
+        self.where: dict[int, tuple[TrainingGroup, int]] = {}
+        for members in _together(candidates).values():
+            group = TrainingGroup(
+                [self.nets[i] for i in members],
+                candidates[members[0]].path,
                 theta_z,
                 x_z,
-                [candidates[i].train for i in group],
-                progress=context.show_progress,
-                split=split,
+                [candidates[i].train for i in members],
+                split,
+                context.show_progress,
             )
-            results.update(zip(group, trained, strict=True))
-        return [
-            FlowPosterior(
-                nets[i].to(context.device),
-                c.path,
-                theta_scale,
-                x_scale,
-                c.sample_ode,
-                c.log_prob_ode,
-                c.divergence,
-                epochs=results[i].epochs,
-            )
-            for i, c in enumerate(candidates)
-        ]
+            self.groups.append((group, members))
+            self.where.update({i: (group, k) for k, i in enumerate(members)})
+        self.max_epochs = max(c.train.max_epochs for c in candidates)
+
+    def run(self, until: int | None = None) -> None:
+        """Trains every group on up to epoch ``until`` (default: to the end)."""
+        for group, _ in self.groups:
+            group.run(until)
+
+    def is_running(self, i: int) -> bool:
+        """Whether candidate ``i`` is still training."""
+        group, k = self.where[i]
+        return k in group.running
+
+    def stop(self, i: int) -> None:
+        """Stops candidate ``i`` where it is."""
+        group, k = self.where[i]
+        group.stop(k)
+
+    def posterior_so_far(self, i: int) -> FlowPosterior:
+        """Candidate ``i``'s posterior with the weights of its best validation epoch so far (a copy)."""
+        group, k = self.where[i]
+        return self._posterior(i, group.best_net(k), group.trained_epochs(k))
+
+    def posteriors(self) -> list[FlowPosterior]:
+        """Every candidate's posterior with its best weights, in the candidates' order (after training)."""
+        results: dict[int, TrainResult] = {}
+        for group, members in self.groups:
+            results.update(zip(members, group.results(), strict=True))
+        return [self._posterior(i, self.nets[i], results[i].epochs) for i in range(len(self.candidates))]
+
+    def _posterior(self, i: int, net: VectorField, epochs: int) -> FlowPosterior:
+        c = self.candidates[i]
+        return FlowPosterior(
+            net,
+            c.path,
+            self.theta_scale,
+            self.x_scale,
+            c.sample_ode,
+            c.log_prob_ode,
+            c.divergence,
+            epochs=epochs,
+        )
 
 
 def _together(candidates: list[Candidate]) -> dict[tuple[object, ...], list[int]]:

@@ -31,7 +31,7 @@ _SELECTABLE_TYPES: dict[str, Callable[[str], int | float | str]] = {
     "conditioning": str,
 }
 #: Settings that take ``auto`` or one value.
-_BY_BUDGET = ("max_epochs", "lr_patience", "early_stopping_patience")
+_BY_BUDGET = ("max_epochs", "lr_patience", "early_stopping_patience", "halving_epochs")
 
 
 def read_setting(name: str, value: object) -> object:

@@ -14,7 +14,8 @@ larger   64,128,256,256,256,128,64   256       300     5 / 15       4          b
 =======  ==========================  ========  ======  ===========  =========  ============
 
 (patience: of the learning-rate plateau / of early stopping, in epochs; alpha 4 above 3e4 is the paper's,
-not studied here.)
+not studied here.) No tier races its candidates by successive halving (``halving_epochs`` 0): at 1e3 it
+halved the fit time and lost two_moons' best candidate (``studies/NOTES.md``).
 ``a | b``: :class:`~fmbench.fmpe.selection.Candidates`, one fit each, the lowest validation NLL kept.
 "by x_dim": :class:`ByObservationLength`, glu for observations of at least 50 entries, else concat (the
 paper used GLU for its 100-dimensional observations).
@@ -73,6 +74,7 @@ class BudgetTier:
     early_stopping_patience: int
     time_prior_exponent: float | Candidates[float]
     conditioning: str | Candidates[str] | ByObservationLength
+    halving_epochs: int = 0  # successive halving of the candidates from this epoch on; 0: none
 
     def conditioning_for(self, x_dim: int) -> str | Candidates[str]:
         """The tier's conditioning for observations of ``x_dim`` entries."""

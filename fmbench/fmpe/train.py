@@ -29,8 +29,10 @@ from fmbench.fmpe.path import ProbPath
 #: The version of this training code. It enters the fmpe hashes (:meth:`FlowConfig.hash_extra`): bump it when
 #: a change makes the same settings and seed train other networks, so that no cell made by earlier code is
 #: resumed as if made now. 1: a fit's candidate networks trained one after another; 2: the candidates that
-#: differ only in their time prior trained together (:func:`train_vector_fields`), Adam fused.
-TRAINING_VERSION = 2
+#: differ only in their time prior trained together (:func:`train_vector_fields`), Adam fused; 3: every
+#: group set up before any trains, and training in rounds that resume (:class:`TrainingGroup`, for the
+#: successive halving of :mod:`fmbench.fmpe.method`).
+TRAINING_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,92 @@ def _train_step(
     return losses.tolist()
 
 
+class TrainingGroup:
+    """Several networks of one architecture trained together, in rounds that resume where they stopped.
+
+    Every step draws one minibatch for all of them and runs their forward and backward passes as one
+    batched computation; each keeps its own time prior, optimizer, learning-rate schedule, early stopping
+    and best weights, and leaves the computation when it stops (early stopping, or :meth:`stop`).
+
+    Args:
+        nets: The networks, trained in place.
+        path: The probability path.
+        theta: z-scored parameters ``(N, D)``.
+        x: z-scored observations ``(N, x_dim)``.
+        settings: One per network; they may differ only in ``time_prior_exponent``.
+        split: The ``(train, validation)`` indices (default: a random split of ``validation_fraction``).
+        progress: Show a progress bar of the epochs.
+    """
+
+    def __init__(
+        self,
+        nets: Sequence[VectorField],
+        path: ProbPath,
+        theta: Tensor,
+        x: Tensor,
+        settings: Sequence[TrainSettings],
+        split: tuple[Tensor, Tensor] | None = None,
+        progress: bool = False,
+    ) -> None:
+        if len(nets) != len(settings) or not nets:
+            raise ValueError(f"one TrainSettings per network: {len(nets)} networks, {len(settings)} settings")
+        shared = {dataclasses.replace(s, time_prior_exponent=0.0) for s in settings}
+        if len(shared) > 1:
+            raise ValueError("networks trained together may differ only in time_prior_exponent")
+        self.common = settings[0]
+        if split is None:
+            split = split_indices(theta.shape[0], self.common.validation_fraction, theta.device)
+        self.train_idx, val_idx = split
+        self.path, self.theta, self.x, self.progress = path, theta, x, progress
+        self.members = [
+            _Member(net, path, s, theta[val_idx], x[val_idx]) for net, s in zip(nets, settings, strict=True)
+        ]
+        self.stack = _Stack(nets[0]) if len(nets) > 1 else None
+        self.epoch = 0
+
+    @property
+    def running(self) -> list[int]:
+        """The indices of the networks still training."""
+        return [k for k, m in enumerate(self.members) if not m.stopped]
+
+    def run(self, until: int | None = None) -> None:
+        """Trains on up to epoch ``until`` (default and at most ``max_epochs``), or until every network has
+        stopped."""
+        last = min(until or self.common.max_epochs, self.common.max_epochs)
+        for epoch in _progress(range(self.epoch + 1, last + 1), self.progress):
+            active = [m for m in self.members if not m.stopped]
+            if not active:
+                break
+            for m in active:
+                m.net.train()
+            totals, batches = [0.0] * len(active), 0
+            order = self.train_idx[torch.randperm(self.train_idx.shape[0], device=self.theta.device)]
+            for idx in order.split(self.common.batch_size):
+                losses = _train_step(active, self.stack, self.path, self.theta[idx], self.x[idx])
+                totals, batches = [a + b for a, b in zip(totals, losses, strict=True)], batches + 1
+            for m, total in zip(active, totals, strict=True):
+                m.end_epoch(epoch, total / batches)
+            self.epoch = epoch
+
+    def stop(self, index: int) -> None:
+        """Stops network ``index`` where it is (it keeps the best weights it reached)."""
+        self.members[index].stopped = True
+
+    def trained_epochs(self, index: int) -> int:
+        """The epochs network ``index`` has trained so far."""
+        return len(self.members[index].train_losses)
+
+    def best_net(self, index: int) -> VectorField:
+        """A copy of network ``index`` with the weights of its best validation epoch so far, in eval mode."""
+        net = copy.deepcopy(self.members[index].net)
+        net.load_state_dict(self.members[index].best_state)
+        return net.eval()
+
+    def results(self) -> list[TrainResult]:
+        """Restores every network's best weights; what training did, per network."""
+        return [m.result() for m in self.members]
+
+
 def train_vector_fields(
     nets: Sequence[VectorField],
     path: ProbPath,
@@ -279,42 +367,11 @@ def train_vector_fields(
     progress: bool = False,
     split: tuple[Tensor, Tensor] | None = None,
 ) -> list[TrainResult]:
-    """Trains several networks of one architecture in place, together: every step draws one minibatch
-    for all of them and runs their forward and backward passes as one batched computation; each keeps
-    its own time prior, optimizer, learning-rate schedule, early stopping and best weights, and leaves
-    the computation when it stops.
-
-    ``settings`` (one per network) may differ only in ``time_prior_exponent``; ``theta`` ``(N, D)`` and
-    ``x`` ``(N, x_dim)`` are z-scored; ``split`` gives the ``(train, validation)`` indices (by default a
-    random split of ``validation_fraction``). Returns what training did, per network.
-    """
-    if len(nets) != len(settings) or not nets:
-        raise ValueError(f"one TrainSettings per network: {len(nets)} networks, {len(settings)} settings")
-    shared = {dataclasses.replace(s, time_prior_exponent=0.0) for s in settings}
-    if len(shared) > 1:
-        raise ValueError("networks trained together may differ only in time_prior_exponent")
-    common = settings[0]
-    if split is None:
-        split = split_indices(theta.shape[0], common.validation_fraction, theta.device)
-    train_idx, val_idx = split
-    members = [
-        _Member(net, path, s, theta[val_idx], x[val_idx]) for net, s in zip(nets, settings, strict=True)
-    ]
-    stack = _Stack(nets[0]) if len(nets) > 1 else None
-    for epoch in _progress(range(1, common.max_epochs + 1), progress):
-        active = [m for m in members if not m.stopped]
-        if not active:
-            break
-        for m in active:
-            m.net.train()
-        totals, batches = [0.0] * len(active), 0
-        order = train_idx[torch.randperm(train_idx.shape[0], device=theta.device)]
-        for idx in order.split(common.batch_size):
-            losses = _train_step(active, stack, path, theta[idx], x[idx])
-            totals, batches = [a + b for a, b in zip(totals, losses, strict=True)], batches + 1
-        for m, total in zip(active, totals, strict=True):
-            m.end_epoch(epoch, total / batches)
-    return [m.result() for m in members]
+    """Trains several networks of one architecture in place, together, each to its own early stopping
+    (:class:`TrainingGroup`, in one round). Returns what training did, per network."""
+    group = TrainingGroup(nets, path, theta, x, settings, split, progress)
+    group.run()
+    return group.results()
 
 
 def _progress(epochs: range, show: bool) -> range:
