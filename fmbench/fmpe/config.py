@@ -128,9 +128,9 @@ class FlowConfig(MethodConfig, ABC):
     )
     halving_epochs: int | ByBudget = setting(
         BY_BUDGET,
-        "with several candidates, successive halving: all train this many epochs, the better half by "
-        "validation NLL trains on to twice as many, and so on until one is left; 0: every candidate "
-        "trains to its early stopping; auto: by budget",
+        "successive halving among candidates that differ only in alpha: all train this many epochs, the "
+        "better half by validation NLL trains on to twice as many, and so on until one is left; 0: every "
+        "candidate trains to its early stopping; auto: by budget",
     )
     solver: str = setting("dopri5", f"sampling ODE solver: {' | '.join(SOLVERS)}")
     steps: int = setting(16, "steps of a fixed-step solver (sampling and log_prob)")
