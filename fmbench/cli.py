@@ -1,4 +1,4 @@
-"""The ``fmbench`` command line: ``tasks``, ``methods``, ``run``, ``report`` and ``check``.
+"""The ``fmbench`` command line: ``tasks``, ``methods``, ``run``, ``report``, ``check`` and ``paths``.
 
 Bad input (an unknown task or method, a malformed budget, an observation out of range, an output folder
 that cannot be written, a bad method setting, an unknown or absent device, a broken plugin file) exits
@@ -241,7 +241,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--to", type=Path, default=None, metavar="DIR", help="report folder (default: OUT)")
     _add_check_parser(sub)
+    _add_paths_parser(sub)
     return parser
+
+
+def _add_paths_parser(sub: Any) -> None:
+    paths = sub.add_parser(
+        "paths",
+        help="draw how fmpe (OT path) and fmpe_vp (diffusion path) carry the same noise to one posterior",
+        description="Reads the fits of a run folder and draws, for one observation, where the same source "
+        "draws are at several times along each method's flow (OUT/paths_TASK_BUDGET_obsI.png).",
+    )
+    paths.add_argument("out", type=Path, metavar="OUT", help="a run's output folder holding the fits")
+    paths.add_argument("--tasks", nargs="+", default=["two_moons"], help="one figure per task")
+    paths.add_argument("--budget", type=parse_budget, default=10_000, help="the fits' budget (default 1e4)")
+    paths.add_argument("--observation", type=int, default=1, help="the observation (default 1)")
+    paths.add_argument("--methods", nargs="+", default=["fmpe", "fmpe_vp"], help="flow-matching methods")
+    paths.add_argument(
+        "--seed", type=int, default=1, help="the fits' seed, and the source draws' (default 1)"
+    )
+    paths.add_argument("--samples", type=int, default=500, help="source draws (default 500)")
+    paths.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=parse_setting,
+        metavar="METHOD.NAME=VALUE",
+        help="the settings the fits were made with, to find their cells (repeatable)",
+    )
 
 
 def _add_check_parser(sub: Any) -> None:
@@ -501,7 +528,35 @@ def _write_report(results: Path, to: Path | None, include: Sequence[Path] = ()) 
     print(f"cost per method: {files.costs_md}")
 
 
-COMMANDS = {"tasks": _tasks, "methods": _methods, "run": _run, "report": _report, "check": _check}
+def _paths(args: argparse.Namespace) -> int:
+    from fmbench.paths import draw_paths
+
+    for task in args.tasks:
+        try:
+            figure = draw_paths(
+                args.out,
+                task,
+                args.budget,
+                args.observation,
+                args.methods,
+                seed=args.seed,
+                samples=args.samples,
+                settings=settings_by_method(args.set),
+            )
+        except (FileNotFoundError, KeyError, ValueError, IndexError) as err:
+            raise UsageError(str(err).strip("'\"")) from None
+        print(f"paths: {figure}")
+    return 0
+
+
+COMMANDS = {
+    "tasks": _tasks,
+    "methods": _methods,
+    "run": _run,
+    "report": _report,
+    "check": _check,
+    "paths": _paths,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -25,7 +26,7 @@ from torch.distributions import Distribution
 
 from fmbench.fmpe.config import Candidate, FlowConfig, FmpeConfig, FmpeVpConfig
 from fmbench.fmpe.network import VectorField
-from fmbench.fmpe.ode import Field, OdeSettings, flow_log_prob, sample_flow
+from fmbench.fmpe.ode import Field, OdeSettings, flow_log_prob, flow_trajectory, sample_flow
 from fmbench.fmpe.path import ProbPath
 from fmbench.fmpe.train import Standardizer, TrainingGroup, TrainResult, split_indices
 from fmbench.method import FitContext, FitCost, Method, Posterior, count_parameters
@@ -109,6 +110,14 @@ class FlowPosterior(Posterior):
         out = sample_flow(self._field(x_o), theta_0, self.path.t_end, self.sample_ode)
         self._last_passes = float(out.evaluations)
         return self.theta_scale.inverse(out.theta).to(x_o.device)
+
+    def trajectory(self, theta_0: Tensor, x_o: Tensor, fractions: Sequence[float]) -> Tensor:
+        """Where source draws ``theta_0`` ``(B, D)`` (z-scored units: draws of N(0, I)) are
+        carried by the flow at each fraction of the path's time in ``fractions`` (0 is the source, 1 the
+        posterior), in the parameters' units: ``(len(fractions), B, D)``."""
+        times = torch.tensor([f * self.path.t_end for f in fractions], device=self.device)
+        points = flow_trajectory(self._field(x_o), theta_0.to(self.device), times, self.sample_ode)
+        return self.theta_scale.inverse(points).to(theta_0.device)
 
     def log_prob(self, theta: Tensor, x_o: Tensor) -> Tensor:
         """Log density ``(N,)`` by the instantaneous change of variables (not renormalised to the prior)."""

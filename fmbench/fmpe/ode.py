@@ -113,6 +113,16 @@ def sample_flow(field: Field, theta_0: Tensor, t_end: float, settings: OdeSettin
     return FlowSample(theta=theta, evaluations=func.calls)
 
 
+def flow_trajectory(field: Field, theta_0: Tensor, times: Tensor, settings: OdeSettings) -> Tensor:
+    """The points ``(T, B, D)`` that source points ``theta_0`` ``(B, D)`` reach along ``field`` at each of
+    the increasing ``times`` ``(T,)`` (the first is where they start)."""
+    kwargs: dict[str, object] = {"atol": settings.atol, "rtol": settings.rtol}
+    if settings.solver not in ADAPTIVE_SOLVERS:  # the solve's own uniform steps, interpolated at ``times``
+        kwargs = {"options": {"step_size": float(times[-1] - times[0]) / settings.steps}}
+    with torch.no_grad():
+        return odeint(field, theta_0, times.to(theta_0), method=settings.solver, **kwargs)
+
+
 def divergence_exact(velocity: Tensor, theta: Tensor) -> Tensor:
     """:math:`\\sum_i \\partial v_i / \\partial \\theta_i` ``(B,)`` by one backward pass per dimension."""
     dim = theta.shape[1]

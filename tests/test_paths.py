@@ -1,0 +1,69 @@
+"""``fmbench paths``: the trajectories of two flow-matching fits from the same source draws, drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fmbench.cli import main
+from fmbench.jobs import Fit
+from fmbench.method import FitContext
+from fmbench.paths import fitted_flow
+from fmbench.registry import get_method, get_task
+from fmbench.results import Cell
+from fmbench.simulations import SimulationCache
+from fmbench.store import save_torch
+
+TINY = {"hidden_features": "8,8", "max_epochs": 2, "time_prior_exponent": 1, "conditioning": "concat"}
+TINY_SET = [
+    a for name, value in TINY.items() for m in ("fmpe", "fmpe_vp") for a in ("--set", f"{m}.{name}={value}")
+]
+
+
+def _save_fit(out: Path, method_name: str, budget: int = 200) -> None:
+    task, method = get_task("two_moons"), get_method(method_name, dict(TINY))
+    data = SimulationCache(out / "simulations").get(task, 1, budget)
+    torch.manual_seed(1)
+    posterior = method.fit(data.theta, data.x, task.prior, FitContext(budget, 1))
+    path = Cell("two_moons", method_name, budget, 1, method.config.hash(budget)).fit_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_torch(Fit(posterior, 1.0, None), path)
+
+
+def test_trajectories_start_at_the_source_draws_and_end_at_the_samples(tmp_path: Path) -> None:
+    _save_fit(tmp_path, "fmpe")
+    flow = fitted_flow(tmp_path, "two_moons", "fmpe", 200, 1, TINY)
+    theta_0 = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    x_o = get_task("two_moons").observation(1)
+    points = flow.trajectory(theta_0, x_o, (0.0, 0.5, 1.0))
+    assert points.shape == (3, 50, 2)
+    assert torch.allclose(points[0], flow.theta_scale.inverse(theta_0), atol=1e-5)
+    torch.manual_seed(3)
+    sampled = flow.sample(50, x_o)  # the same solver from the same draws ends at the same points
+    torch.manual_seed(3)
+    same_draws = torch.randn(50, 2)
+    assert torch.allclose(flow.trajectory(same_draws, x_o, (0.0, 1.0))[-1], sampled, atol=1e-4)
+
+
+def test_paths_draws_both_methods_into_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _save_fit(tmp_path, "fmpe")
+    _save_fit(tmp_path, "fmpe_vp")
+    args = ["paths", str(tmp_path), "--budget", "200", "--samples", "40", *TINY_SET]
+    assert main(args) == 0
+    figure = tmp_path / "paths_two_moons_200_obs1.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG" and str(figure) in capsys.readouterr().out
+
+
+def test_paths_without_a_fit_says_how_to_make_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["paths", str(tmp_path), "--budget", "200"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fmbench: error: no fit of fmpe on two_moons") and "fmbench run --tasks" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_paths_names_an_unknown_method_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["paths", str(tmp_path), "--methods", "no_such_method"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_method" in err and len(err.strip().splitlines()) == 1
