@@ -1,4 +1,5 @@
-"""The ``fmbench`` command line: ``tasks``, ``methods``, ``run``, ``report``, ``check`` and ``paths``.
+"""The ``fmbench`` command line: ``tasks``, ``methods``, ``run``, ``report``, ``check``, ``paths`` and
+``passes``.
 
 Bad input (an unknown task or method, a malformed budget, an observation out of range, an output folder
 that cannot be written, a bad method setting, an unknown or absent device, a broken plugin file) exits
@@ -242,7 +243,38 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--to", type=Path, default=None, metavar="DIR", help="report folder (default: OUT)")
     _add_check_parser(sub)
     _add_paths_parser(sub)
+    _add_passes_parser(sub)
     return parser
+
+
+def _add_passes_parser(sub: Any) -> None:
+    passes = sub.add_parser(
+        "passes",
+        help="C2ST against network passes per sample for the ODE-sampled methods' fits in a run folder",
+        description="For one observation, samples each method's fit in OUT with a fixed-step solver at "
+        "several step counts and with dopri5, and writes C2ST and passes per sample to "
+        "OUT/passes_TASK_BUDGET_obsI.csv with a figure beside it.",
+    )
+    passes.add_argument("out", type=Path, metavar="OUT", help="a run's output folder holding the fits")
+    passes.add_argument("--tasks", nargs="+", default=["two_moons"], help="one table and figure per task")
+    passes.add_argument("--budget", type=parse_budget, default=10_000, help="the fits' budget (default 1e4)")
+    passes.add_argument("--observation", type=int, default=1, help="the observation (default 1)")
+    passes.add_argument(
+        "--methods", nargs="+", default=["fmpe", "fmpe_vp", "sbi_fmpe", "npse"], help="ODE-sampled methods"
+    )
+    passes.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16, 32, 64], help="fixed-step counts")
+    passes.add_argument("--solver", choices=["euler", "midpoint", "rk4"], default="euler")
+    passes.add_argument("--seed", type=int, default=1, help="the fits' seed (default 1)")
+    passes.add_argument("--num-samples", type=int, default=10_000, help="samples per solve (default 10,000)")
+    passes.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads")
+    passes.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=parse_setting,
+        metavar="METHOD.NAME=VALUE",
+        help="the settings the fits were made with, to find their cells (repeatable)",
+    )
 
 
 def _add_paths_parser(sub: Any) -> None:
@@ -522,7 +554,7 @@ def _write_report(results: Path, to: Path | None, include: Sequence[Path] = ()) 
 
     try:
         files = write_report(results, to, include=include)
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     print(f"leaderboard: {files.leaderboard}\nfigure: {files.figure}\ntimings: {files.timings_md}")
     print(f"cost per method: {files.costs_md}")
@@ -549,6 +581,35 @@ def _paths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passes(args: argparse.Namespace) -> int:
+    from fmbench.passes import write_sweep
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if any(k <= 0 for k in args.steps) or args.num_samples <= 0:
+        raise UsageError("--steps and --num-samples take positive integers")
+    for task in args.tasks:
+        try:
+            table = write_sweep(
+                args.out,
+                task,
+                args.budget,
+                args.observation,
+                methods=args.methods,
+                steps=args.steps,
+                solver=args.solver,
+                seed=args.seed,
+                num_samples=args.num_samples,
+                settings=settings_by_method(args.set),
+            )
+        except (FileNotFoundError, KeyError, ValueError, IndexError) as err:
+            raise UsageError(str(err).strip("'\"")) from None
+        print(f"passes: {table} (figure: {table.with_suffix('.png')})")
+    return 0
+
+
 COMMANDS = {
     "tasks": _tasks,
     "methods": _methods,
@@ -556,6 +617,7 @@ COMMANDS = {
     "report": _report,
     "check": _check,
     "paths": _paths,
+    "passes": _passes,
 }
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from fmbench.fmpe.method import FlowPosterior
-from fmbench.jobs import load_fit
+from fmbench.method import Posterior
 from fmbench.registry import get_method, get_task
 from fmbench.results import Cell
 
@@ -27,27 +27,41 @@ PATH_METHODS = ("fmpe", "fmpe_vp")
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def fitted_flow(
+def fitted_posterior(
     out: Path, task: str, method: str, budget: int, seed: int, settings: Mapping[str, object] | None = None
-) -> FlowPosterior:
-    """The flow posterior of the cell (task, method with ``settings``, budget, seed) fitted in ``out``.
+) -> Posterior:
+    """The posterior of the cell (task, method with ``settings``, budget, seed) fitted in ``out``.
 
     Raises:
         FileNotFoundError: no fit of that cell in ``out``, saying the command that makes one.
-        ValueError: the method's posterior is not one of fmbench's flows (no trajectory to draw).
     """
     config = get_method(method, dict(settings or {})).config
     cell = Cell(task, method, budget, seed, config.hash(budget))
-    fit = load_fit(cell, out)
-    if fit is None:
+    path = cell.fit_path(out)
+    if not path.exists():
         raise FileNotFoundError(
             f"no fit of {method} on {task} at {budget} simulations, seed {seed}, in {out} "
-            f"({cell.fit_path(out).name}); make one with: fmbench run --tasks {task} --methods {method} "
+            f"({path.name}); make one with: fmbench run --tasks {task} --methods {method} "
             f"--budgets {budget} --seeds {seed} --out {out}"
         )
-    if not isinstance(fit.posterior, FlowPosterior):
-        raise ValueError(f"{method}'s posterior is a {type(fit.posterior).__name__}, not an fmbench flow")
-    return fit.posterior
+    try:  # read only, onto the CPU: unlike a run, never removes a file it cannot read
+        fit = torch.load(path, map_location="cpu", weights_only=False)  # our own file (store.save_torch)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
+        raise ValueError(f"cannot read the fit {path}: {type(err).__name__}: {err}") from None
+    posterior = getattr(fit, "posterior", None)
+    if not isinstance(posterior, Posterior):
+        raise ValueError(f"{path} holds no fitted posterior")
+    return posterior
+
+
+def fitted_flow(
+    out: Path, task: str, method: str, budget: int, seed: int, settings: Mapping[str, object] | None = None
+) -> FlowPosterior:
+    """:func:`fitted_posterior`, which must be one of fmbench's flows (``ValueError`` otherwise)."""
+    posterior = fitted_posterior(out, task, method, budget, seed, settings)
+    if not isinstance(posterior, FlowPosterior):
+        raise ValueError(f"{method}'s posterior is a {type(posterior).__name__}, not an fmbench flow")
+    return posterior
 
 
 def draw_paths(
@@ -63,7 +77,9 @@ def draw_paths(
 ) -> Path:
     """Draws the trajectories of ``methods``' fits of (task, budget, seed) for one observation into
     ``OUT/paths_TASK_BUDGET_obsI.png``; the source draws come from a generator seeded with ``seed``, the same
-    for every method. Returns the figure's path."""
+    for every method. The fits are read onto the CPU and run there. Returns the figure's path."""
+    if samples <= 0:
+        raise ValueError(f"samples must be a positive integer, got {samples}")
     task = get_task(task_name)
     flows = {m: fitted_flow(out, task_name, m, budget, seed, (settings or {}).get(m)) for m in methods}
     theta_0 = torch.randn(samples, task.theta_dim, generator=torch.Generator().manual_seed(seed))

@@ -92,7 +92,9 @@ def method_costs(results: pd.DataFrame) -> pd.DataFrame:
     at that budget (each cell counted once). Medians over tasks hide which task is slow: ``timings.md``
     has every cell.
     """
-    frame = results.assign(method=method_labels(results))
+    needed = ["fit_s", "sample_s", "passes_per_sample", "log_prob_s", "num_samples"]
+    frame = results.reindex(columns=[*results.columns, *(c for c in needed if c not in results)])
+    frame = frame.assign(method=method_labels(frame))
     ok = frame[frame.status == "ok"]
     cell = ["task", "budget", "seed", "method"]
     per_cell = ok.groupby(cell).agg(fit_s=("fit_s", "first")).reset_index()

@@ -7,7 +7,7 @@ import torch
 
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.path import OTPath
-from fmbench.fmpe.train import TrainSettings, _Stack, sample_time, train_vector_fields
+from fmbench.fmpe.train import TrainingGroup, TrainSettings, _Stack, sample_time, train_vector_fields
 
 
 def test_time_prior_has_the_power_law_mean_and_stays_in_range() -> None:
@@ -113,3 +113,38 @@ def test_networks_trained_together_must_differ_only_in_the_time_prior() -> None:
         train_vector_fields(nets, OTPath(), data, data, [_settings(0.0), _settings(1.0, batch_size=64)])
     with pytest.raises(ValueError, match="one TrainSettings per network"):
         train_vector_fields(nets, OTPath(), data, data, [_settings(0.0)])
+
+
+def test_training_in_rounds_is_training_in_one_go() -> None:
+    theta = torch.randn(300, 2, generator=torch.Generator().manual_seed(3))
+    x = theta + 0.3 * torch.randn(300, 2, generator=torch.Generator().manual_seed(4))
+    runs = []
+    for rounds in ([None], [2, 3, None]):
+        torch.manual_seed(7)
+        nets = [VectorField(2, 2, (8, 8)) for _ in range(2)]
+        group = TrainingGroup(nets, OTPath(), theta, x, [_settings(1.0), _settings(4.0)])
+        for until in rounds:
+            group.run(until)
+        results = group.results()
+        runs.append(([r.validation_losses for r in results], [list(n.parameters()) for n in nets]))
+    (losses_a, params_a), (losses_b, params_b) = runs
+    assert losses_a == losses_b
+    assert all(
+        torch.equal(a, b)
+        for pa, pb in zip(params_a, params_b, strict=True)
+        for a, b in zip(pa, pb, strict=True)
+    )
+
+
+def test_a_stopped_network_keeps_its_best_weights_while_the_others_train_on() -> None:
+    torch.manual_seed(8)
+    theta = torch.randn(200, 2)
+    nets = [VectorField(2, 2, (8,)) for _ in range(2)]
+    group = TrainingGroup(nets, OTPath(), theta, theta, [_settings(0.0), _settings(4.0)])
+    group.run(2)
+    group.stop(0)
+    frozen = group.best_net(0).state_dict()
+    group.run()
+    assert group.trained_epochs(0) == 2 and group.trained_epochs(1) > 2 and 0 not in group.running
+    group.results()
+    assert all(torch.equal(frozen[k], v) for k, v in nets[0].state_dict().items())

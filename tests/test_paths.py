@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 from fmbench.cli import main
 from fmbench.jobs import Fit
-from fmbench.method import FitContext
+from fmbench.method import FitContext, Posterior
 from fmbench.paths import fitted_flow
 from fmbench.registry import get_method, get_task
 from fmbench.results import Cell
@@ -45,6 +46,8 @@ def test_trajectories_start_at_the_source_draws_and_end_at_the_samples(tmp_path:
     torch.manual_seed(3)
     same_draws = torch.randn(50, 2)
     assert torch.allclose(flow.trajectory(same_draws, x_o, (0.0, 1.0))[-1], sampled, atol=1e-4)
+    with pytest.raises(ValueError, match="rise from 0"):
+        flow.trajectory(theta_0, x_o, (0.5, 1.0))
 
 
 def test_paths_draws_both_methods_into_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -67,3 +70,33 @@ def test_paths_names_an_unknown_method_in_one_line(tmp_path: Path, capsys: pytes
     assert main(["paths", str(tmp_path), "--methods", "no_such_method"]) == 2
     err = capsys.readouterr().err
     assert "no_such_method" in err and len(err.strip().splitlines()) == 1
+
+
+def test_passes_writes_c2st_against_passes_for_each_solver(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _save_fit(tmp_path, "fmpe")
+    _save_fit(tmp_path, "fmpe_vp")
+    args = ["passes", str(tmp_path), "--budget", "200", "--methods", "fmpe", "fmpe_vp", "--steps", "2", "4"]
+    assert main([*args, "--num-samples", "300", *TINY_SET]) == 0
+    table = pd.read_csv(tmp_path / "passes_two_moons_200_obs1.csv")
+    assert list(table.method) == ["fmpe"] * 3 + ["fmpe_vp"] * 3
+    assert list(table.solver) == ["euler", "euler", "dopri5"] * 2
+    assert list(table.passes_per_sample[:2]) == [2, 4] and table.passes_per_sample[2] > 4
+    assert table.c2st.between(0.5, 1.0).all()
+    assert (tmp_path / "passes_two_moons_200_obs1.png").read_bytes()[:4] == b"\x89PNG"
+    assert "passes_two_moons_200_obs1.csv" in capsys.readouterr().out
+
+
+class NotOde(Posterior):
+    """A posterior sampled without an ODE (a normalizing flow's, say)."""
+
+    def sample(self, n: int, x_o: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n, 2)
+
+
+def test_passes_refuses_a_method_not_sampled_by_an_ode(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _save_fit(tmp_path, "fmpe")
+    save_torch(Fit(NotOde(), 1.0, None), next(tmp_path.glob("cells/two_moons/fmpe/*.fit.pt")))
+    assert main(["passes", str(tmp_path), "--budget", "200", "--methods", "fmpe", *TINY_SET]) == 2
+    assert "is not sampled by an ODE" in capsys.readouterr().err

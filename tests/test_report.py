@@ -147,3 +147,10 @@ def test_the_figure_keeps_its_whole_legend(num_tasks) -> None:
     for ax in fig.axes:
         if ax.get_visible():
             assert ax.get_window_extent().y0 > box.y1  # the legend is below the panels
+
+
+def test_the_cost_per_method_table_reads_a_table_without_the_cost_columns() -> None:
+    table = _table().drop(columns=["sample_s", "passes_per_sample", "log_prob_s", "num_samples"])
+    costs = method_costs(table).set_index("method")
+    assert list(costs.density) == ["no", "no"] and costs["sample_s_per_10000"].isna().all()
+    assert costs.loc["fmpe", "fit_s_1000"] == 10.0

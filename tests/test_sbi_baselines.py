@@ -8,6 +8,7 @@ from torch.distributions import Independent, Normal
 
 from fmbench.baselines.sbi_fmpe import SbiTrainConfig
 from fmbench.baselines.sbi_npse import NpseConfig
+from fmbench.fmpe.ode import OdeSettings
 from fmbench.method import ConfigError, FitContext
 from fmbench.registry import get_method
 
@@ -70,3 +71,28 @@ def test_sbi_training_prints_nothing_under_the_progress_bar(name: str, capfd: py
     method = get_method(name, {"max_num_epochs": 2})
     method.fit(theta, x, prior, FitContext(budget=100, seed=0, show_progress=True))
     assert "Training neural network" not in capfd.readouterr().out
+
+
+def test_fmbench_solves_sbis_vector_field_as_sbi_does() -> None:
+    torch.manual_seed(0)
+    prior = Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+    theta = prior.sample((200,))
+    x = theta + 0.1 * torch.randn_like(theta)
+    posterior = get_method("sbi_fmpe", {"max_num_epochs": 2}).fit(theta, x, prior, FitContext(200, 0))
+    torch.manual_seed(5)
+    ours = posterior.sample_by_ode(50, x[0], OdeSettings("dopri5", atol=1e-6, rtol=1e-6))
+    torch.manual_seed(5)
+    theirs = posterior.sample(50, x[0])  # sbi's own solve (zuko) from the same base draws
+    assert torch.allclose(ours.theta, theirs, atol=1e-3) and ours.evaluations > 6
+    euler = posterior.sample_by_ode(50, x[0], OdeSettings("euler", steps=4))
+    assert euler.theta.shape == (50, 2) and euler.evaluations == 4
+
+
+def test_npse_is_solved_along_its_probability_flow_with_a_fixed_step_count() -> None:
+    torch.manual_seed(0)
+    prior = Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
+    theta = prior.sample((200,))
+    x = theta + 0.1 * torch.randn_like(theta)
+    posterior = get_method("npse", {"max_num_epochs": 2}).fit(theta, x, prior, FitContext(200, 0))
+    out = posterior.sample_by_ode(40, x[0], OdeSettings("midpoint", steps=8))
+    assert out.theta.shape == (40, 2) and torch.isfinite(out.theta).all() and out.evaluations == 16

@@ -15,6 +15,7 @@ et al. (ICLR 2023); both share everything else.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from torch.distributions import Distribution
 
 from fmbench.fmpe.config import Candidate, FlowConfig, FmpeConfig, FmpeVpConfig
 from fmbench.fmpe.network import VectorField
-from fmbench.fmpe.ode import Field, OdeSettings, flow_log_prob, flow_trajectory, sample_flow
+from fmbench.fmpe.ode import Field, FlowSample, OdeSettings, flow_log_prob, flow_trajectory, sample_flow
 from fmbench.fmpe.path import ProbPath
 from fmbench.fmpe.train import Standardizer, TrainingGroup, TrainResult, split_indices
 from fmbench.method import FitContext, FitCost, Method, Posterior, count_parameters
@@ -106,16 +107,30 @@ class FlowPosterior(Posterior):
         return field
 
     def sample(self, n: int, x_o: Tensor) -> Tensor:
-        theta_0 = torch.randn(n, self.net.theta_dim, device=self.device)
-        out = sample_flow(self._field(x_o), theta_0, self.path.t_end, self.sample_ode)
+        out = self.sample_by_ode(n, x_o, self.sample_ode)
         self._last_passes = float(out.evaluations)
-        return self.theta_scale.inverse(out.theta).to(x_o.device)
+        return out.theta
+
+    def sample_by_ode(self, n: int, x_o: Tensor, settings: OdeSettings) -> FlowSample:
+        """``n`` samples ``(n, D)`` solved with ``settings`` (instead of the fit's own sampling ODE), and the
+        network passes each cost."""
+        theta_0 = torch.randn(n, self.net.theta_dim, device=self.device)
+        out = sample_flow(self._field(x_o), theta_0, self.path.t_end, settings)
+        return FlowSample(self.theta_scale.inverse(out.theta).to(x_o.device), out.evaluations)
 
     def trajectory(self, theta_0: Tensor, x_o: Tensor, fractions: Sequence[float]) -> Tensor:
         """Where source draws ``theta_0`` ``(B, D)`` (z-scored units: draws of N(0, I)) are
         carried by the flow at each fraction of the path's time in ``fractions`` (0 is the source, 1 the
         posterior), in the parameters' units: ``(len(fractions), B, D)``."""
-        times = torch.tensor([f * self.path.t_end for f in fractions], device=self.device)
+        steps = list(fractions)
+        if (
+            len(steps) < 2
+            or steps[0] != 0
+            or steps[-1] > 1
+            or any(b <= a for a, b in itertools.pairwise(steps))
+        ):
+            raise ValueError(f"fractions must rise from 0 to at most 1, at least two of them; got {steps}")
+        times = torch.tensor([f * self.path.t_end for f in steps], device=self.device)
         points = flow_trajectory(self._field(x_o), theta_0.to(self.device), times, self.sample_ode)
         return self.theta_scale.inverse(points).to(theta_0.device)
 
@@ -141,8 +156,11 @@ class _FlowMatching(Method):
         successive halving: all train R epochs, the better half of each group by validation NLL (of each
         one's best weights so far; ties to the earlier candidate) trains on to epoch 2R, the better half of
         those to 4R, and so on until one per group is left, which trains to its early stopping. The others
-        stop where they were dropped. Within a group the candidates have taken the same optimizer steps
-        on the same minibatches when they are compared; the groups' survivors meet only at the end."""
+        stop where they were dropped, and the selection records the NLL they were dropped with. The
+        groups train one after another in each round, so the global random stream runs through them in
+        another order than without halving: a fit with halving is another fit even where nothing races.
+        Within a group the candidates have taken the same optimizer steps on the same minibatches when
+        they are compared; the groups' survivors meet only at the end."""
         config: FlowConfig = self.config  # type: ignore[assignment]
         candidates = config.candidates(context.budget, x.shape[1])
         halving = config.resolved(context.budget, x.shape[1]).halving_epochs
@@ -163,7 +181,7 @@ class _FlowMatching(Method):
         while 0 < until < training.max_epochs and contested():
             training.run(until)
             for k, alive in enumerate(racing):
-                if len(alive) > 1:
+                if len(alive) > 1 and any(map(training.is_running, alive)):
                     now = {i: validation_nll(training.posterior_so_far(i), theta[val], x[val]) for i in alive}
                     scores.update(now)
                     racing[k] = sorted(alive, key=now.__getitem__)[: math.ceil(len(alive) / 2)]
@@ -176,7 +194,10 @@ class _FlowMatching(Method):
             return fits[0]
         final = {i: validation_nll(fits[i], theta[val], x[val]) for alive in racing for i in alive}
         scores.update(final)
-        best = fits[min(sorted(final), key=final.__getitem__)]
+        # a dropped candidate's score is from its round (its fit stopped there); it wins only if every
+        # survivor's likelihood failed (inf)
+        pool = final if any(math.isfinite(v) for v in final.values()) else scores
+        best = fits[min(sorted(pool), key=pool.__getitem__)]
         total_epochs = sum(p.cost.epochs or 0 for p in fits)
         best.record_selection({label: scores[i] for i, label in enumerate(candidates)}, total_epochs)
         logger.info("fmpe candidates: validation NLL %s", best.selection)

@@ -107,9 +107,16 @@ def _solve(func: _Counted, state, t_start: float, t_stop: float, settings: OdeSe
 
 def sample_flow(field: Field, theta_0: Tensor, t_end: float, settings: OdeSettings) -> FlowSample:
     """Pushes source points ``theta_0`` ``(B, D)`` along ``field`` from ``t = 0`` to ``t_end``."""
+    return solve_flow(field, theta_0, 0.0, t_end, settings)
+
+
+def solve_flow(
+    field: Field, start: Tensor, t_start: float, t_stop: float, settings: OdeSettings
+) -> FlowSample:
+    """Pushes points ``start`` ``(B, D)`` along ``field`` from ``t_start`` to ``t_stop`` (either way)."""
     func = _Counted(field)
     with torch.no_grad():
-        theta = _solve(func, theta_0, 0.0, t_end, settings, like=theta_0)
+        theta = _solve(func, start, t_start, t_stop, settings, like=start)
     return FlowSample(theta=theta, evaluations=func.calls)
 
 

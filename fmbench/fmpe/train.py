@@ -323,7 +323,7 @@ class TrainingGroup:
     def run(self, until: int | None = None) -> None:
         """Trains on up to epoch ``until`` (default and at most ``max_epochs``), or until every network has
         stopped."""
-        last = min(until or self.common.max_epochs, self.common.max_epochs)
+        last = self.common.max_epochs if until is None else min(until, self.common.max_epochs)
         for epoch in _progress(range(self.epoch + 1, last + 1), self.progress):
             active = [m for m in self.members if not m.stopped]
             if not active:
