@@ -119,7 +119,7 @@ def plot_paths(
             if c == cols - 1 and reference is not None:
                 ax.scatter(reference[:, a], reference[:, b], s=2, color="0.75", label="reference")
             for k in range(min(points.shape[1], 60)):  # a few tracks, so the points stay visible
-                ax.plot(points[: c + 1, k, a], points[: c + 1, k, b], color="C0", alpha=0.15, lw=0.5)
+                ax.plot(points[: c + 1, k, a], points[: c + 1, k, b], color=f"C{r}", alpha=0.15, lw=0.5)
             ax.scatter(points[c, :, a], points[c, :, b], s=2, color=f"C{r}", alpha=0.6)
             ax.set_title(f"{method}, t = {fraction:g}", fontsize=8)
             ax.tick_params(labelsize=6)
