@@ -24,12 +24,25 @@ from fmbench.method import Posterior
 from fmbench.metrics import c2st
 from fmbench.paths import fitted_posterior
 from fmbench.registry import get_task
-from fmbench.support import sample_within_prior
+from fmbench.support import SamplingError, sample_within_prior
 
 #: The methods compared by default.
 ODE_METHODS = ("fmpe", "fmpe_vp", "sbi_fmpe", "npse")
 #: Step counts of the fixed-step solver.
 STEPS = (4, 8, 16, 32, 64)
+#: The columns of a sweep's table.
+COLUMNS = (
+    "task",
+    "budget",
+    "observation",
+    "method",
+    "solver",
+    "steps",
+    "passes_per_sample",
+    "c2st",
+    "rejected_fraction",
+    "error",
+)
 
 
 @runtime_checkable
@@ -65,7 +78,8 @@ def solver_sweep(
 ) -> pd.DataFrame:
     """C2ST and passes per sample of each method's fit of (task, budget, seed) in ``out`` on one
     observation, with ``solver`` at each of ``steps`` and with dopri5 (atol = rtol = 1e-5): one row each
-    (``task, budget, observation, method, solver, steps, passes_per_sample, c2st, rejected_fraction``)."""
+    (:data:`COLUMNS`). A solve whose draws almost all leave the prior's support (fewer than 1% inside)
+    gets no C2ST and says so in ``error``."""
     task = get_task(task_name)
     posteriors = {
         m: fitted_posterior(out, task_name, m, budget, seed, (settings or {}).get(m)) for m in methods
@@ -80,27 +94,37 @@ def solver_sweep(
     for method, posterior in posteriors.items():
         for ode in solves:
             solved = _Solved(posterior, ode)  # type: ignore[arg-type]
+            row = {
+                "task": task_name,
+                "budget": budget,
+                "observation": observation,
+                "method": method,
+                "solver": ode.solver,
+                "steps": ode.steps if ode.passes is not None else None,
+            }
             torch.manual_seed(seed)
-            drawn = sample_within_prior(solved, task.prior, num_samples, x_o)
+            try:
+                drawn = sample_within_prior(solved, task.prior, num_samples, x_o)
+            except SamplingError as err:  # a solve too coarse to land in the prior: no C2ST, said why
+                rows.append({**row, "passes_per_sample": solved.passes, "c2st": None, "error": str(err)})
+                continue
             n = min(len(reference), len(drawn.samples))
+            score = c2st(reference[:n], drawn.samples[:n], backend="torch", device="cpu")
             rows.append(
                 {
-                    "task": task_name,
-                    "budget": budget,
-                    "observation": observation,
-                    "method": method,
-                    "solver": ode.solver,
-                    "steps": ode.steps if ode.passes is not None else None,
+                    **row,
                     "passes_per_sample": solved.passes,
-                    "c2st": c2st(reference[:n], drawn.samples[:n], backend="torch", device="cpu"),
+                    "c2st": score,
                     "rejected_fraction": drawn.rejected_fraction,
+                    "error": "",
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*COLUMNS])
 
 
 def plot_sweep(table: pd.DataFrame, title: str, path: Path) -> None:
-    """C2ST against network passes per sample (log scale), one line per method, dopri5 as a star."""
+    """C2ST against network passes per sample (log scale), one line per method, dopri5 as a star (solves
+    without a C2ST left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,6 +132,7 @@ def plot_sweep(table: pd.DataFrame, title: str, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for k, (method, rows) in enumerate(table.groupby("method", sort=False)):
+        rows = rows[rows.c2st.notna()]
         fixed = rows[rows.solver != "dopri5"].sort_values("passes_per_sample")
         ax.plot(fixed.passes_per_sample, fixed.c2st, marker="o", ms=3, color=f"C{k}", label=method)
         adaptive = rows[rows.solver == "dopri5"]

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from fmbench.cli import main
+from fmbench.fmpe.ode import FlowSample, OdeSettings
 from fmbench.jobs import Fit
 from fmbench.method import FitContext, Posterior
+from fmbench.passes import solver_sweep
 from fmbench.paths import fitted_flow
 from fmbench.registry import get_method, get_task
 from fmbench.results import Cell
@@ -100,3 +102,25 @@ def test_passes_refuses_a_method_not_sampled_by_an_ode(tmp_path: Path, capsys: p
     save_torch(Fit(NotOde(), 1.0, None), next(tmp_path.glob("cells/two_moons/fmpe/*.fit.pt")))
     assert main(["passes", str(tmp_path), "--budget", "200", "--methods", "fmpe", *TINY_SET]) == 2
     assert "is not sampled by an ODE" in capsys.readouterr().err
+
+
+class FarOff(Posterior):
+    """An ODE-sampled posterior whose coarse solves land far outside two_moons' prior."""
+
+    def sample(self, n: int, x_o: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n, 2)
+
+    def sample_by_ode(self, n: int, x_o: torch.Tensor, settings: OdeSettings) -> FlowSample:
+        scale = 100.0 if settings.solver == "euler" else 0.1
+        return FlowSample(scale * torch.randn(n, 2), settings.steps if settings.solver == "euler" else 30)
+
+
+def test_a_solve_that_leaves_the_prior_gets_no_c2st_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    _save_fit(tmp_path, "fmpe")
+    save_torch(Fit(FarOff(), 1.0, None), next(tmp_path.glob("cells/two_moons/fmpe/*.fit.pt")))
+    table = solver_sweep(
+        tmp_path, "two_moons", 200, 1, ["fmpe"], steps=[4], num_samples=200, settings={"fmpe": TINY}
+    )
+    assert list(table.solver) == ["euler", "dopri5"]
+    assert pd.isna(table.c2st[0]) and "inside the prior" in table.error[0]
+    assert 0.5 <= table.c2st[1] <= 1.0 and table.error[1] == ""
