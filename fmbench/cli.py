@@ -255,26 +255,13 @@ def _add_passes_parser(sub: Any) -> None:
         "several step counts and with dopri5, and writes C2ST and passes per sample to "
         "OUT/passes_TASK_BUDGET_obsI.csv with a figure beside it.",
     )
-    passes.add_argument("out", type=Path, metavar="OUT", help="a run's output folder holding the fits")
-    passes.add_argument("--tasks", nargs="+", default=["two_moons"], help="one table and figure per task")
-    passes.add_argument("--budget", type=parse_budget, default=10_000, help="the fits' budget (default 1e4)")
-    passes.add_argument("--observation", type=int, default=1, help="the observation (default 1)")
-    passes.add_argument(
-        "--methods", nargs="+", default=["fmpe", "fmpe_vp", "sbi_fmpe", "npse"], help="ODE-sampled methods"
+    _add_fit_reading_arguments(
+        passes, "one table and figure per task", ["fmpe", "fmpe_vp", "sbi_fmpe", "npse"]
     )
     passes.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16, 32, 64], help="fixed-step counts")
     passes.add_argument("--solver", choices=["euler", "midpoint", "rk4"], default="euler")
-    passes.add_argument("--seed", type=int, default=1, help="the fits' seed (default 1)")
     passes.add_argument("--num-samples", type=int, default=10_000, help="samples per solve (default 10,000)")
     passes.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads")
-    passes.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        type=parse_setting,
-        metavar="METHOD.NAME=VALUE",
-        help="the settings the fits were made with, to find their cells (repeatable)",
-    )
 
 
 def _add_paths_parser(sub: Any) -> None:
@@ -284,16 +271,21 @@ def _add_paths_parser(sub: Any) -> None:
         description="Reads the fits of a run folder and draws, for one observation, where the same source "
         "draws are at several times along each method's flow (OUT/paths_TASK_BUDGET_obsI.png).",
     )
-    paths.add_argument("out", type=Path, metavar="OUT", help="a run's output folder holding the fits")
-    paths.add_argument("--tasks", nargs="+", default=["two_moons"], help="one figure per task")
-    paths.add_argument("--budget", type=parse_budget, default=10_000, help="the fits' budget (default 1e4)")
-    paths.add_argument("--observation", type=int, default=1, help="the observation (default 1)")
-    paths.add_argument("--methods", nargs="+", default=["fmpe", "fmpe_vp"], help="flow-matching methods")
-    paths.add_argument(
-        "--seed", type=int, default=1, help="the fits' seed, and the source draws' (default 1)"
-    )
+    _add_fit_reading_arguments(paths, "one figure per task", ["fmpe", "fmpe_vp"])
     paths.add_argument("--samples", type=int, default=500, help="source draws (default 500)")
-    paths.add_argument(
+
+
+def _add_fit_reading_arguments(parser: Any, per_task: str, methods: list[str]) -> None:
+    """The arguments of a command that reads a run folder's fits of one budget and seed."""
+    parser.add_argument("out", type=Path, metavar="OUT", help="a run's output folder holding the fits")
+    parser.add_argument("--tasks", nargs="+", default=["two_moons"], help=per_task)
+    parser.add_argument("--budget", type=parse_budget, default=10_000, help="the fits' budget (default 1e4)")
+    parser.add_argument("--observation", type=int, default=1, help="the observation (default 1)")
+    parser.add_argument(
+        "--methods", nargs="+", default=methods, help=f"methods (default {' '.join(methods)})"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="the fits' seed (default 1)")
+    parser.add_argument(
         "--set",
         action="append",
         default=[],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch.distributions import Independent, Normal
@@ -73,12 +75,17 @@ def test_sbi_training_prints_nothing_under_the_progress_bar(name: str, capfd: py
     assert "Training neural network" not in capfd.readouterr().out
 
 
-def test_fmbench_solves_sbis_vector_field_as_sbi_does() -> None:
+def _tiny_vector_field_fit(name: str) -> tuple[Any, torch.Tensor]:
+    """A two-epoch fit of ``name`` on a 2-D Gaussian problem, and its simulations ``x``."""
     torch.manual_seed(0)
     prior = Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
     theta = prior.sample((200,))
     x = theta + 0.1 * torch.randn_like(theta)
-    posterior = get_method("sbi_fmpe", {"max_num_epochs": 2}).fit(theta, x, prior, FitContext(200, 0))
+    return get_method(name, {"max_num_epochs": 2}).fit(theta, x, prior, FitContext(200, 0)), x
+
+
+def test_fmbench_solves_sbis_vector_field_as_sbi_does() -> None:
+    posterior, x = _tiny_vector_field_fit("sbi_fmpe")
     torch.manual_seed(5)
     ours = posterior.sample_by_ode(50, x[0], OdeSettings("dopri5", atol=1e-6, rtol=1e-6))
     torch.manual_seed(5)
@@ -89,10 +96,6 @@ def test_fmbench_solves_sbis_vector_field_as_sbi_does() -> None:
 
 
 def test_npse_is_solved_along_its_probability_flow_with_a_fixed_step_count() -> None:
-    torch.manual_seed(0)
-    prior = Independent(Normal(torch.zeros(2), torch.ones(2)), 1)
-    theta = prior.sample((200,))
-    x = theta + 0.1 * torch.randn_like(theta)
-    posterior = get_method("npse", {"max_num_epochs": 2}).fit(theta, x, prior, FitContext(200, 0))
+    posterior, x = _tiny_vector_field_fit("npse")
     out = posterior.sample_by_ode(40, x[0], OdeSettings("midpoint", steps=8))
     assert out.theta.shape == (40, 2) and torch.isfinite(out.theta).all() and out.evaluations == 16
