@@ -40,10 +40,13 @@ def test_networks_stacked_give_each_its_own_velocity_and_gradient(conditioning: 
     nets = [VectorField(3, 4, (8, 16), conditioning) for _ in range(3)]
     t, theta_t, x = torch.rand(3, 5, 1), torch.randn(3, 5, 3), torch.randn(5, 4)
     target = torch.randn(3, 5, 3)
-    stacked = _Stack(nets[0])(nets, t, theta_t, x)
+    stack = _Stack(nets[0])
+    stack.bind(nets)
+    stacked = stack(t, theta_t, x)
     alone = torch.stack([net(t[k], theta_t[k], x) for k, net in enumerate(nets)])
     assert torch.allclose(stacked, alone, atol=1e-6)
     (stacked - target).pow(2).mean(dim=(1, 2)).sum().backward()
+    stack.pass_gradients()
     together = [[p.grad.clone() for p in net.parameters()] for net in nets]
     for k, net in enumerate(nets):
         net.zero_grad()
@@ -51,6 +54,24 @@ def test_networks_stacked_give_each_its_own_velocity_and_gradient(conditioning: 
         assert all(
             torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(together[k], net.parameters(), strict=True)
         )
+
+
+def test_a_stack_updates_its_networks_in_place_and_gives_them_back_their_own_parameters() -> None:
+    torch.manual_seed(0)
+    nets = [VectorField(2, 2, (8,)) for _ in range(3)]
+    stack = _Stack(nets[0])
+    stack.bind(nets)
+    with torch.no_grad():
+        stack.storage["output.bias"][1] += 1.0  # the stacked tensor and network 1's parameter are one
+    assert torch.equal(nets[1].output.bias, stack.storage["output.bias"][1])
+    stack.bind(nets[:2])  # network 2 leaves the stack with its own parameters
+    assert nets[2].output.bias.untyped_storage().nbytes() == nets[2].output.bias.numel() * 4
+    before = nets[0].output.bias.detach().clone()
+    stack.release()
+    with torch.no_grad():
+        nets[0].output.bias += 1.0
+    assert torch.equal(nets[0].output.bias, before + 1.0)
+    assert all(p.untyped_storage().nbytes() == p.numel() * 4 for net in nets for p in net.parameters())
 
 
 def _settings(alpha: float, **changes: object) -> TrainSettings:

@@ -32,19 +32,32 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU, "si
 CONDITIONINGS = ("concat", "glu", "glu_theta")
 
 
+class _Linear(nn.Linear):
+    """:class:`torch.nn.Linear` that also takes the weights of ``K`` networks at once: with a weight
+    ``(K, out, in)`` and a bias ``(K, out)`` (as :func:`torch.func.functional_call` passes them when the
+    networks of a group train together, :mod:`fmbench.fmpe.train`), inputs ``(K, B, in)`` or ``(B, in)``
+    give ``(K, B, out)``."""
+
+    def forward(self, h: Tensor) -> Tensor:
+        if self.weight.dim() == 2:
+            return super().forward(h)
+        out = torch.matmul(h, self.weight.mT)
+        return out if self.bias is None else out + self.bias.unsqueeze(-2)
+
+
 class _SplitLinear(nn.Module):
     """``W [a, x] + b`` computed as ``W_a a + W_x x + b`` so that ``x`` may broadcast over the batch."""
 
     def __init__(self, a_features: int, x_features: int, out_features: int) -> None:
         super().__init__()
-        self.a = nn.Linear(a_features, out_features)
-        self.x = nn.Linear(x_features, out_features, bias=False)
+        self.a = _Linear(a_features, out_features)
+        self.x = _Linear(x_features, out_features, bias=False)
 
     def forward(self, a: Tensor, x: Tensor) -> Tensor:
         return self.a(a) + self.x(x)
 
 
-class _ParameterTimeGate(nn.Linear):
+class _ParameterTimeGate(_Linear):
     """The gate of ``"glu_theta"`` conditioning: linear in ``[theta_t, t]``, blind to ``x``."""
 
     def forward(self, a: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
@@ -76,8 +89,8 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.act = ACTIVATIONS[activation]()
         self.dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.linear1 = nn.Linear(features, features)
-        self.linear2 = nn.Linear(features, features)
+        self.linear1 = _Linear(features, features)
+        self.linear2 = _Linear(features, features)
         nn.init.uniform_(self.linear2.weight, -1e-3, 1e-3)  # start close to the identity (as nflows)
         nn.init.uniform_(self.linear2.bias, -1e-3, 1e-3)
         self.gate = make_gate(features)
@@ -128,9 +141,9 @@ class VectorField(nn.Module):
         if conditioning == "concat":
             self.input = _SplitLinear(theta_dim + 1, x_dim, widths[0])
         elif conditioning == "glu":
-            self.input = nn.Linear(theta_dim + 1, widths[0])
+            self.input = _Linear(theta_dim + 1, widths[0])
         else:
-            self.input = nn.Linear(x_dim, widths[0])
+            self.input = _Linear(x_dim, widths[0])
 
         def gate(features: int) -> nn.Module | None:
             if conditioning == "glu":
@@ -141,8 +154,8 @@ class VectorField(nn.Module):
 
         self.blocks = nn.ModuleList(ResidualBlock(w, activation, gate, dropout) for w in widths)
         pairs = zip(widths[:-1], widths[1:], strict=True)
-        self.resize = nn.ModuleList(nn.Linear(a, b) if a != b else nn.Identity() for a, b in pairs)
-        self.output = nn.Linear(widths[-1], theta_dim)
+        self.resize = nn.ModuleList(_Linear(a, b) if a != b else nn.Identity() for a, b in pairs)
+        self.output = _Linear(widths[-1], theta_dim)
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle, also a fit saved before ``conditioning`` was stored (only concat and glu existed)."""
@@ -153,9 +166,10 @@ class VectorField(nn.Module):
 
     def forward(self, t: Tensor, theta: Tensor, x: Tensor) -> Tensor:
         """Velocity ``(B, D)`` at times ``t`` ``(B or 1, 1)``, points ``theta`` ``(B, D)``, given ``x``
-        ``(B or 1, x_dim)``."""
-        t = t.expand(theta.shape[0], 1)
-        theta_t = torch.cat((theta, t), dim=1)
+        ``(B or 1, x_dim)``; with the stacked parameters of ``K`` networks (:class:`_Linear`), ``t`` and
+        ``theta`` ``(K, B, ...)`` give ``(K, B, D)``."""
+        t = t.expand(*theta.shape[:-1], 1)
+        theta_t = torch.cat((theta, t), dim=-1)
         if self.conditioning == "concat":
             h, a = self.input(theta_t, x), t  # no gate: a is unused
         elif self.conditioning == "glu":
