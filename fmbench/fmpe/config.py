@@ -28,14 +28,7 @@ from fmbench.fmpe.ode import DIVERGENCES, SOLVERS, OdeSettings
 from fmbench.fmpe.parsing import read_setting, to_json
 from fmbench.fmpe.path import OTPath, ProbPath, VPPath
 from fmbench.fmpe.selection import SELECTABLE, Candidates, combinations
-from fmbench.fmpe.tiers import (
-    BY_BUDGET,
-    BatchByTimePrior,
-    BudgetTier,
-    ByBudget,
-    ByObservationLength,
-    tier_for,
-)
+from fmbench.fmpe.tiers import BY_BUDGET, BudgetTier, ByBudget, ByObservationLength, tier_for
 from fmbench.fmpe.train import TRAINING_VERSION, TrainSettings
 from fmbench.method import MethodConfig, require, setting
 
@@ -115,10 +108,10 @@ class FlowConfig(MethodConfig, ABC):
         "alpha of the time prior p(t) ~ t^alpha (> -1; 0 is uniform); several, e.g. '1,4': one fit each, "
         "keep the lowest validation NLL; auto: by budget",
     )
-    batch_size: int | Candidates[int] | BatchByTimePrior | ByBudget = setting(
+    batch_size: int | Candidates[int] | ByBudget = setting(
         BY_BUDGET,
         "minibatch size; several, e.g. '64,256': one fit each (with every alpha), keep the lowest "
-        "validation NLL; auto: by budget (at 1e3 by alpha: 64 for alpha >= 2, else 256)",
+        "validation NLL; auto: by budget",
     )
     learning_rate: float = setting(1e-3, "initial Adam learning rate")
     max_epochs: int | ByBudget = setting(BY_BUDGET, "upper bound on training epochs; auto: by budget")
@@ -164,8 +157,7 @@ class FlowConfig(MethodConfig, ABC):
         require(_number(self.dropout), "dropout", f"must be a number in [0, 1), got {self.dropout!r}")
         require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout!r}")
         _require_options(self.time_prior_exponent, "time_prior_exponent", _alpha, "a number > -1")
-        if not isinstance(self.batch_size, BatchByTimePrior):  # a tier's rule, resolved per candidate
-            _require_options(self.batch_size, "batch_size", _positive_int, "a positive integer")
+        _require_options(self.batch_size, "batch_size", _positive_int, "a positive integer")
         for name in ("max_epochs", "lr_patience", "early_stopping_patience", "halving_epochs"):
             value = getattr(self, name)
             valid = _positive_int if name == "max_epochs" else _non_negative_int
@@ -239,17 +231,11 @@ class FlowConfig(MethodConfig, ABC):
         lr_patience, stop_patience = r.lr_patience, r.early_stopping_patience
         assert not isinstance(hidden, ByBudget) and not isinstance(epochs, ByBudget)
         assert not isinstance(lr_patience, ByBudget) and not isinstance(stop_patience, ByBudget)
-        by_alpha = r.batch_size if isinstance(r.batch_size, BatchByTimePrior) else None
-        names = [name for name in SELECTABLE if not (by_alpha and name == "batch_size")]
-        selectable = {name: getattr(r, name) for name in names}
+        selectable = {name: getattr(r, name) for name in SELECTABLE}
         out: dict[str, Candidate] = {}
         for label, chosen in combinations(selectable).items():
-            alpha = float(chosen["time_prior_exponent"])
-            batch = by_alpha.pick(alpha) if by_alpha else int(chosen["batch_size"])
-            if by_alpha:
-                label = f"{label} batch_size={batch}".strip()
             train = TrainSettings(
-                batch_size=batch,
+                batch_size=int(chosen["batch_size"]),
                 learning_rate=r.learning_rate,
                 max_epochs=epochs,
                 validation_fraction=r.validation_fraction,
@@ -257,7 +243,7 @@ class FlowConfig(MethodConfig, ABC):
                 lr_decay_factor=r.lr_decay_factor,
                 lr_patience=lr_patience,
                 early_stopping_patience=stop_patience,
-                time_prior_exponent=alpha,
+                time_prior_exponent=float(chosen["time_prior_exponent"]),
             )
             out[label] = Candidate(
                 hidden_features=hidden,
@@ -282,9 +268,6 @@ def _tier_json(tier: BudgetTier) -> dict[str, object]:
     out = {f.name: to_json(getattr(tier, f.name)) for f in dataclasses.fields(tier)}
     if isinstance(tier.conditioning, ByObservationLength):
         out["conditioning"] = {"glu_from_x_dim": tier.conditioning.min_x_dim}
-    if isinstance(tier.batch_size, BatchByTimePrior):
-        rule = tier.batch_size
-        out["batch_size"] = {"small_from_alpha": rule.min_alpha, "small": rule.small, "large": rule.large}
     return out
 
 

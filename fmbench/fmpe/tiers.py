@@ -8,7 +8,7 @@ simulations only, with the commands: ``studies/NOTES.md``.
 =======  ==========================  ========  ======  ===========  =========  ============
 budget   hidden_features             batch     epochs  patience     alpha      conditioning
 =======  ==========================  ========  ======  ===========  =========  ============
-<= 3e3   64,128,128,128,64           by alpha  3000    30 / 100     0 | 1 | 4  by x_dim
+<= 3e3   64,128,128,128,64           64 | 256  3000    30 / 100     0 | 1 | 4  by x_dim
 <= 3e4   64,128,128,128,64           128       1000    15 / 40      1 | 4      concat | glu
 larger   64,128,256,256,256,128,64   256       300     5 / 15       4          by x_dim
 =======  ==========================  ========  ======  ===========  =========  ============
@@ -17,8 +17,6 @@ larger   64,128,256,256,256,128,64   256       300     5 / 15       4          b
 not studied here.) No tier races its candidates by successive halving (``halving_epochs`` 0): at 1e3 it
 halved the fit time and lost two_moons' best candidate (``studies/NOTES.md``).
 ``a | b``: :class:`~fmbench.fmpe.selection.Candidates`, one fit each, the lowest validation NLL kept.
-"by alpha": :class:`BatchByTimePrior`, 256 for α 0 and 1, 64 for α 4 (three networks, not the six of
-every combination, which lost nothing on held-out simulations).
 "by x_dim": :class:`ByObservationLength`, glu for observations of at least 50 entries, else concat (the
 paper used GLU for its 100-dimensional observations).
 
@@ -61,24 +59,6 @@ class ByObservationLength:
 
 
 @dataclass(frozen=True)
-class BatchByTimePrior:
-    """Minibatch size by a network's time prior: ``small`` for α of at least ``min_alpha``, else ``large``.
-
-    At 1e3, of the six combinations of α (0, 1, 4) and batch (64, 256), the held-out best was α 0 or 1 on
-    batches of 256 or α 4 on batches of 64 in 12 of 13 fits over five tasks, and choosing among those three
-    kept as good a network as choosing among all six, on average, on every task (``studies/NOTES.md``,
-    "Three networks at 1e3")."""
-
-    min_alpha: float = 2.0
-    small: int = 64
-    large: int = 256
-
-    def pick(self, alpha: float) -> int:
-        """The batch size of a network with time prior exponent ``alpha``."""
-        return self.small if alpha >= self.min_alpha else self.large
-
-
-@dataclass(frozen=True)
 class BudgetTier:
     """The values of the settings left to the budget, for budgets up to ``max_budget`` simulations.
 
@@ -88,7 +68,7 @@ class BudgetTier:
 
     max_budget: float
     hidden_features: tuple[int, ...]
-    batch_size: int | Candidates[int] | BatchByTimePrior
+    batch_size: int | Candidates[int]
     max_epochs: int
     lr_patience: int
     early_stopping_patience: int
@@ -108,7 +88,7 @@ BUDGET_TIERS: tuple[BudgetTier, ...] = (
     BudgetTier(
         3_000,
         (64, 128, 128, 128, 64),
-        BatchByTimePrior(),
+        Candidates((64, 256)),
         3000,
         30,
         100,
