@@ -13,12 +13,16 @@ Every executor runs :func:`fmbench.jobs.run_job` and hands back a :class:`Handle
 A worker that dies abruptly (killed, out of memory, ``os._exit``) raises :class:`WorkerDied` from
 :meth:`Handle.outcome`. submitit runs each job in its own process, so the death names its job; a process
 pool breaks as a whole, so the runner retries the jobs that were in flight, each alone, to find which.
+A pool's workers end themselves when the process that started them is gone (killed by a signal it could
+not act on, e.g. ``kill PID``), instead of running on as orphans; what they had finished is kept.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -126,9 +130,18 @@ def visible_gpus() -> tuple[str, ...]:
     return tuple(names) if visible is not None else tuple(str(i) for i in range(torch.cuda.device_count()))
 
 
-def _init_worker(visible_devices: str | None) -> None:
+def _init_worker(visible_devices: str | None, parent: int) -> None:
     if visible_devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Ends this worker process once ``parent``, the process that started it, is gone (the worker then
+    has another parent): a job in flight stops where it is, and the safe store keeps every file whole."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 class _Pool:
@@ -145,7 +158,7 @@ class _Pool:
             self.size,
             mp_context=multiprocessing.get_context("spawn"),  # fork is unsafe once torch has threads
             initializer=_init_worker,
-            initargs=(self.visible_devices,),
+            initargs=(self.visible_devices, os.getpid()),
         )
 
     def slots(self) -> int:

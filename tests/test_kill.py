@@ -56,3 +56,42 @@ def test_a_grid_killed_ten_times_ends_as_an_uninterrupted_run(tmp_path) -> None:
     ]
     assert ranks[0]["rank"].tolist() == ranks[1]["rank"].tolist()
     assert (killed / "leaderboard.md").exists()
+
+
+_POOL_WHOSE_PARENT_IS_KILLED = """
+import multiprocessing, os, time
+from concurrent.futures import ProcessPoolExecutor
+from fmbench.executors import _init_worker
+pool = ProcessPoolExecutor(
+    1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(None, os.getpid())
+)
+print(pool.submit(os.getpid).result(), flush=True)
+pool.submit(time.sleep, 120)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_a_worker_ends_itself_when_the_run_that_started_it_is_killed() -> None:
+    if not Path("/proc/self/stat").exists():
+        import pytest
+
+        pytest.skip("needs /proc")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _POOL_WHOSE_PARENT_IS_KILLED], stdout=subprocess.PIPE, text=True
+    )
+    worker = int(parent.stdout.readline())  # the worker is now in a 120 s job
+    assert _alive(worker)
+    parent.kill()  # SIGKILL to the parent alone: it cannot stop its pool
+    parent.wait(10)
+    deadline = time.monotonic() + 15
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)
