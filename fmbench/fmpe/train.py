@@ -254,7 +254,7 @@ class _Stack:
         """Makes ``nets`` the stack (a no-op if they already are; networks it held before get their own
         parameters back): their current parameters are copied into the stacked tensors, and each
         network's parameters become views of its slice."""
-        if len(nets) == len(self.nets) and all(a is b for a, b in zip(nets, self.nets, strict=True)):
+        if nets == self.nets:  # modules compare by identity
             return
         self.release()
         self.params = [dict(net.named_parameters()) for net in nets]
