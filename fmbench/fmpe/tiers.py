@@ -14,8 +14,7 @@ larger   64,128,256,256,256,128,64   256       300     5 / 15       1          b
 =======  ==========================  ========  ======  ===========  =========  ============
 
 (patience: of the learning-rate plateau / of early stopping, in epochs; alpha 1 above 3e4, not the paper's
-4: at 1e5 it was 0.12-0.15 nats better on gaussian_linear and bernoulli_glm, tied on slcp and within 0.02
-on two_moons.)
+4: ``studies/NOTES.md``, "Time prior at 1e5".)
 No tier races its candidates by successive halving (``halving_epochs`` 0): at 1e3 it halved the fit time
 and lost two_moons' best candidate (``studies/NOTES.md``).
 ``a | b``: :class:`~fmbench.fmpe.selection.Candidates`, one fit each, the lowest validation NLL kept.
