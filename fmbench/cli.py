@@ -549,7 +549,7 @@ def _write_report(results: Path, to: Path | None, include: Sequence[Path] = ()) 
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     print(f"leaderboard: {files.leaderboard}\nfigure: {files.figure}\ntimings: {files.timings_md}")
-    print(f"cost per method: {files.costs_md}")
+    print(f"cost per method: {files.costs_md}\nfindings: {files.findings}")
 
 
 def _paths(args: argparse.Namespace) -> int:

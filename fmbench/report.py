@@ -10,6 +10,8 @@ Writes into the report folder:
 - ``timings.md`` and ``timings.csv``: cost per task x budget x method;
 - ``costs.md`` and ``costs.csv``: cost per method over all its cells (tractable density, ``log_prob`` time
   per 1,000 thetas, network passes per sample, time per 10,000 samples, median fit time per budget);
+- ``findings.md``: in how many cells fmpe is at or below each other method, and how close our npe_nsf is
+  to sbibm's published NPE (:mod:`fmbench.findings`);
 - ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method;
 - ``coverage.png``: expected coverage on held-out pairs, one panel per task x budget (when the run
   computed it).
@@ -31,6 +33,7 @@ from fmbench.coverage import (
     plot_coverage_grid,
 )
 from fmbench.figures import plot_c2st_vs_budget
+from fmbench.findings import findings_markdown
 from fmbench.merge import Merged, conflict_note, merge_results, rename_coverage, source_names
 from fmbench.metrics.c2st import AGREEMENT_CHECKED
 from fmbench.published import PUBLISHED_LABELS, published_value
@@ -48,6 +51,7 @@ class ReportFiles:
     timings_csv: Path
     costs_md: Path
     costs_csv: Path
+    findings: Path
     figure: Path
     coverage: Path | None
 
@@ -78,6 +82,7 @@ def write_report(
         folder / "timings.csv",
         folder / "costs.md",
         folder / "costs.csv",
+        folder / "findings.md",
         folder / "c2st_vs_budget.png",
         folder / "coverage.png" if not coverage.empty else None,
     )
@@ -92,6 +97,7 @@ def write_report(
     per_method = method_costs(results)
     per_method.to_csv(files.costs_csv, index=False)
     files.costs_md.write_text(_costs_markdown(per_method))
+    files.findings.write_text(findings_markdown(results[~unchecked]))
     plot_c2st_vs_budget(summary, files.figure)
     if files.coverage is not None:
         plot_coverage_grid(coverage_curves(coverage), files.coverage)
