@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run nothing: rebuild the table from OUT, say what is missing or failed, write the report",
     )
     report = sub.add_parser(
-        "report", help="leaderboard, summary, timings, cost per method and figures from a results table"
+        "report", help="leaderboard, summary, timings, costs, findings and figures from a results table"
     )
     report.add_argument("results", type=Path, metavar="OUT", help="a run's output folder or a results CSV")
     report.add_argument(
