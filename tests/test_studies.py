@@ -126,6 +126,28 @@ def test_slcp_nll_gap_reads_a_cell_fit(tmp_path: Path) -> None:
     assert len(rows(out)) == 3
 
 
+def test_gaussian_linear_nll_gap_sets_a_fit_beside_the_true_posterior(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    gap = study("gaussian_linear_nll_gap")
+    sims = tmp_path / "sims"
+    tiny = save_tiny_fit("gaussian_linear", tmp_path, sims)
+    default = Cell("gaussian_linear", "fmpe", 200, 1, get_method("fmpe").config.hash(200)).fit_path(tmp_path)
+    tiny.rename(default)  # the script reads the fit of fmpe's default settings
+    gap.main(["--out", str(tmp_path), "--sim-cache", str(sims), "--budget", "200", "--pairs", "3"])
+    printed = capsys.readouterr().out
+    assert "true NLL" in printed and "npe_maf: no fit" in printed
+    assert "fmpe: NLL" in printed and "gap (expected KL)" in printed
+
+
+def test_the_exact_gaussian_linear_posterior_scores_its_own_draws() -> None:
+    gap = study("gaussian_linear_nll_gap")
+    x = torch.zeros(20000, 10)
+    theta = torch.randn(20000, 10, generator=torch.Generator().manual_seed(0)) * 0.05**0.5
+    entropy = 0.5 * 10 * (1 + torch.log(torch.tensor(2 * torch.pi * 0.05)))
+    assert gap.true_nll(theta, x).mean().item() == pytest.approx(entropy.item(), abs=0.05)
+
+
 def test_compare_marginals_prints_a_fit_beside_the_reference(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
