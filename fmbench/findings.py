@@ -88,8 +88,8 @@ def _subject_section(results: pd.DataFrame, subject: str, others: list[str]) -> 
         f"| cells where {subject} is above (difference) |",
         "|---|---|---|---|---|",
     ]
-    for other in others:
-        table = paired_cells(results, subject, other)
+    tables = {other: paired_cells(results, subject, other) for other in others}
+    for other, table in tables.items():
         if table.empty:
             continue
         above = table[~table.at_or_below]
@@ -98,7 +98,7 @@ def _subject_section(results: pd.DataFrame, subject: str, others: list[str]) -> 
             f"| {other} | {len(table)} | {int(table.at_or_below.sum())} | "
             f"{table.difference.mean():+.3f} | {listed} |"
         )
-    partial = _partial_note(results, subject, others)
+    partial = _partial_note(results, subject, tables)
     return "\n".join(lines) + "\n" + partial
 
 
@@ -113,13 +113,13 @@ def _published_section(agreement: pd.DataFrame) -> str:
     )
 
 
-def _partial_note(results: pd.DataFrame, subject: str, others: list[str]) -> str:
-    """Names the comparisons made on fewer pairs than one of the two methods has."""
-    ok = _ok(results)
-    sizes = ok.groupby(["label", *CELL]).size()
+def _partial_note(results: pd.DataFrame, subject: str, tables: dict[str, pd.DataFrame]) -> str:
+    """Names the comparisons (``tables``: :func:`paired_cells` per other method) made on fewer pairs than
+    one of the two methods has."""
+    sizes = _ok(results).groupby(["label", *CELL]).size()
     notes = []
-    for other in others:
-        for r in paired_cells(results, subject, other).itertuples():
+    for other, table in tables.items():
+        for r in table.itertuples():
             most = max(sizes.get((m, r.task, r.budget), 0) for m in (subject, other))
             if r.n_pairs < most:
                 notes.append(f"{other} {_name(r)} on {r.n_pairs} of {most} observations")
