@@ -31,14 +31,21 @@ def paired_cells(results: pd.DataFrame, method: str, other: str) -> pd.DataFrame
     """``method`` against ``other`` per cell, on the pairs both evaluated ok.
 
     Returns one row per cell both have: ``task, budget, n_pairs, c2st, other_c2st, difference``
-    (``c2st - other_c2st``, of the rounded means) and ``at_or_below``.
+    (``c2st - other_c2st``, of the rounded means), ``at_or_below``, ``standard_error`` (of the mean
+    paired difference over the shared pairs; NaN from one pair: how far the difference stands above the
+    spread between observations, not between fits) and ``pairs_below`` (pairs where ``method`` is lower).
     """
     ok = _ok(results)
     mine = ok[ok.label == method][[*CELL, *PAIRS, "c2st"]]
     theirs = ok[ok.label == other][[*CELL, *PAIRS, "c2st"]].rename(columns={"c2st": "other_c2st"})
     both = mine.merge(theirs, on=[*CELL, *PAIRS])
+    both["paired"] = both.c2st - both.other_c2st
     table = both.groupby(CELL).agg(
-        n_pairs=("c2st", "size"), c2st=("c2st", "mean"), other_c2st=("other_c2st", "mean")
+        n_pairs=("c2st", "size"),
+        c2st=("c2st", "mean"),
+        other_c2st=("other_c2st", "mean"),
+        standard_error=("paired", "sem"),
+        pairs_below=("paired", lambda d: int((d < 0).sum())),
     )
     table = table.round({"c2st": 3, "other_c2st": 3}).reset_index()
     table["difference"] = (table.c2st - table.other_c2st).round(3)
@@ -85,7 +92,8 @@ def _subject_section(results: pd.DataFrame, subject: str, others: list[str]) -> 
     lines = [
         f"## {subject} against each method\n",
         f"| method | cells compared | {subject} at or below | mean difference "
-        f"| cells where {subject} is above (difference) |",
+        f"| cells where {subject} is above (difference ± paired standard error; observations where "
+        f"{subject} is lower) |",
         "|---|---|---|---|---|",
     ]
     tables = {other: paired_cells(results, subject, other) for other in others}
@@ -93,7 +101,7 @@ def _subject_section(results: pd.DataFrame, subject: str, others: list[str]) -> 
         if table.empty:
             continue
         above = table[~table.at_or_below]
-        listed = ", ".join(_name(r) + f" ({r.difference:+.3f})" for r in above.itertuples()) or "none"
+        listed = ", ".join(f"{_name(r)} ({_difference(r)})" for r in above.itertuples()) or "none"
         lines.append(
             f"| {other} | {len(table)} | {int(table.at_or_below.sum())} | "
             f"{table.difference.mean():+.3f} | {listed} |"
@@ -129,6 +137,13 @@ def _partial_note(results: pd.DataFrame, subject: str, tables: dict[str, pd.Data
 def _ok(results: pd.DataFrame) -> pd.DataFrame:
     frame = results.assign(label=method_labels(results))
     return frame[(frame.status == "ok") & frame.c2st.notna()]
+
+
+def _difference(row: object) -> str:
+    """A paired cell's difference, its standard error where there is one, and its lower pairs."""
+    r = row  # a paired_cells row
+    error = "" if pd.isna(r.standard_error) else f" ± {r.standard_error:.3f}"  # type: ignore[attr-defined]
+    return f"{r.difference:+.3f}{error}; {r.pairs_below} of {r.n_pairs}"  # type: ignore[attr-defined]
 
 
 def _name(row: object) -> str:

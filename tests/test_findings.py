@@ -44,6 +44,7 @@ def test_methods_are_compared_on_the_observations_both_have() -> None:
     slcp = paired_cells(_table(), "fmpe", "npe_nsf").set_index("task").loc["slcp"]
     assert slcp.n_pairs == 2 and slcp.c2st == pytest.approx(0.97) and slcp.other_c2st == pytest.approx(0.9)
     assert not slcp.at_or_below and slcp.difference == pytest.approx(0.07)
+    assert slcp.standard_error == pytest.approx(0.01) and slcp.pairs_below == 0  # paired: +0.08, +0.06
     maf = paired_cells(_table(), "fmpe", "npe_maf").iloc[0]
     assert maf.n_pairs == 1 and maf.difference == pytest.approx(-0.01) and maf.at_or_below
 
@@ -56,7 +57,7 @@ def test_npe_nsf_is_set_beside_the_published_value_with_the_tolerance() -> None:
 
 def test_the_findings_count_and_name_every_exception() -> None:
     text = findings_markdown(_table())
-    assert "| npe_nsf | 2 | 1 | -0.015 | slcp 1,000 (+0.070) |" in text
+    assert "| npe_nsf | 2 | 1 | -0.015 | slcp 1,000 (+0.070 ± 0.010; 0 of 2) |" in text
     assert "| npe_maf | 1 | 1 | -0.010 | none |" in text
     assert "npe_maf two_moons 1,000 on 1 of 3 observations" in text
     assert "Within ±0.05 in 1 of 2 cells" in text and "Outside: slcp 1,000 (-0.075)." in text
