@@ -10,6 +10,8 @@ NPE (a mean over observations 1-10) where the two means differ by at most :data:
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from fmbench.published import PUBLISHED_LABELS, published_value
@@ -139,11 +141,10 @@ def _ok(results: pd.DataFrame) -> pd.DataFrame:
     return frame[(frame.status == "ok") & frame.c2st.notna()]
 
 
-def _difference(row: object) -> str:
-    """A paired cell's difference, its standard error where there is one, and its lower pairs."""
-    r = row  # a paired_cells row
-    error = "" if pd.isna(r.standard_error) else f" ± {r.standard_error:.3f}"  # type: ignore[attr-defined]
-    return f"{r.difference:+.3f}{error}; {r.pairs_below} of {r.n_pairs}"  # type: ignore[attr-defined]
+def _difference(row: Any) -> str:
+    """A :func:`paired_cells` row's difference, its standard error where there is one, and its lower pairs."""
+    error = "" if pd.isna(row.standard_error) else f" ± {row.standard_error:.3f}"
+    return f"{row.difference:+.3f}{error}; {row.pairs_below} of {row.n_pairs}"
 
 
 def _name(row: object) -> str:

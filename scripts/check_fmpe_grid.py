@@ -108,15 +108,15 @@ def _ok(path: Path) -> pd.DataFrame:
 
 def _cell(folders: list[pd.DataFrame], task: str, budget: int, method: str) -> tuple[int, float]:
     """Observations and mean C2ST of the cell in the first folder that has it complete (else the first's)."""
-    found = []
-    for ok in folders:
-        part = ok[(ok.task == task) & (ok.budget == budget) & (ok.method == method)]
-        if part.method_config_hash.nunique() > 1:
-            raise SystemExit(f"{task} {budget}: {method} ran with several settings in one folder; pass one")
-        found.append((part.observation.nunique(), float(part.c2st.mean()) if len(part) else float("nan")))
-        if found[-1][0] >= OBSERVATIONS:
-            return found[-1]
-    return found[0]
+    found = [_cell_in(ok, task, budget, method) for ok in folders]
+    return next((cell for cell in found if cell[0] >= OBSERVATIONS), found[0])
+
+
+def _cell_in(ok: pd.DataFrame, task: str, budget: int, method: str) -> tuple[int, float]:
+    part = ok[(ok.task == task) & (ok.budget == budget) & (ok.method == method)]
+    if part.method_config_hash.nunique() > 1:
+        raise SystemExit(f"{task} {budget}: {method} ran with several settings in one folder; pass one")
+    return part.observation.nunique(), float(part.c2st.mean()) if len(part) else float("nan")
 
 
 def _yes(flag: bool) -> str:
