@@ -42,9 +42,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def check_device(text: str) -> str:
-    """``text`` if it names a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``), else
-    raises :class:`UsageError`."""
+def check_device(text: str, here: bool = True) -> str:
+    """``text`` if it names a torch device (``cpu``, ``cuda``, ``cuda:1``) that this machine has, else
+    raises :class:`UsageError`. With ``here`` false (jobs that run on other machines, such as SLURM's
+    nodes, and collecting their rows) only the name is checked."""
     import torch
 
     try:
@@ -55,6 +56,8 @@ def check_device(text: str) -> str:
         return text
     if device.type != "cuda":
         raise UsageError(f"device {text!r} is not supported; valid: cpu, cuda, cuda:N")
+    if not here:
+        return text
     if not torch.cuda.is_available():
         raise UsageError(f"device {text!r}: this machine has no CUDA device (torch {torch.__version__})")
     if device.index is not None and device.index >= torch.cuda.device_count():
@@ -385,7 +388,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown C2ST backend {args.c2st_backend!r}; valid: {', '.join(sorted(C2ST_BACKENDS))}"
         )
-    device = check_device(args.device)
+    device = check_device(args.device, here=args.executor != "slurm" and not args.collect)
     try:
         grid = Grid(
             tasks=tuple(args.tasks),

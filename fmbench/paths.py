@@ -39,10 +39,17 @@ def fitted_posterior(
     cell = Cell(task, method, budget, seed, config.hash(budget))
     path = cell.fit_path(out)
     if not path.exists():
+        make = f"fmbench run --tasks {task} --methods {method} --budgets {budget} --seeds {seed}"
+        if cell.path(out).exists():  # rows without their fit: a clone of committed results
+            raise FileNotFoundError(
+                f"{out} holds the rows of {method} on {task} at {budget} simulations, seed {seed}, but not "
+                f"its fit ({path.name}; fits are not committed to git), and a run there would skip the "
+                f"finished cell; make the fit in a folder of your own and point this command at it: "
+                f"{make} --observations 1 --coverage-pairs 0 --out DIR"
+            )
         raise FileNotFoundError(
             f"no fit of {method} on {task} at {budget} simulations, seed {seed}, in {out} "
-            f"({path.name}); make one with: fmbench run --tasks {task} --methods {method} "
-            f"--budgets {budget} --seeds {seed} --out {out}"
+            f"({path.name}); make one with: {make} --out {out}"
         )
     try:  # read only, onto the CPU: unlike a run, never removes a file it cannot read
         fit = torch.load(path, map_location="cpu", weights_only=False)  # our own file (store.save_torch)

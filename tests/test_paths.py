@@ -68,6 +68,17 @@ def test_paths_without_a_fit_says_how_to_make_one(tmp_path: Path, capsys: pytest
     assert len(err.strip().splitlines()) == 1
 
 
+def test_paths_on_rows_without_their_fit_says_to_make_it_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rows = Cell("two_moons", "fmpe", 200, 1, get_method("fmpe").config.hash(200)).path(tmp_path)
+    rows.parent.mkdir(parents=True)
+    rows.write_text("task,method\n")  # a committed cell: its rows are in git, its fit is not
+    assert main(["paths", str(tmp_path), "--budget", "200"]) == 2
+    err = capsys.readouterr().err
+    assert "but not its fit" in err and "--out DIR" in err and len(err.strip().splitlines()) == 1
+
+
 def test_paths_names_an_unknown_method_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["paths", str(tmp_path), "--methods", "no_such_method"]) == 2
     err = capsys.readouterr().err

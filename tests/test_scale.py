@@ -135,8 +135,11 @@ def test_the_plan_splits_cells_into_fit_evaluation_and_calibration_jobs(tmp_path
     assert {j.device for j in (slow.fit, *slow.followers)} == {"cpu"}  # kept on CPU workers
 
 
-def test_slurm_no_wait_submits_two_arrays_the_second_after_the_first(tmp_path, monkeypatch, capsys) -> None:
-    bin_dir = tmp_path / "bin"  # stand-ins for SLURM's commands: this machine has no cluster
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch) -> None:
+    """Stand-ins for SLURM's ``srun`` and ``sbatch`` on the PATH (this machine has no cluster); job ids
+    count up from 700."""
+    bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
     counter = tmp_path / "count"
@@ -147,6 +150,10 @@ def test_slurm_no_wait_submits_two_arrays_the_second_after_the_first(tmp_path, m
     for name in ("srun", "sbatch"):
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_slurm_no_wait_submits_two_arrays_the_second_after_the_first(tmp_path, capsys) -> None:
     extra = ("--executor", "slurm", "--no-wait", "--slurm", "slurm_partition=debug", "--slurm", "mem_gb=4")
     assert _run(tmp_path / "out", *extra, obs="1-2") == 0
     assert "submitted 4 jobs" in capsys.readouterr().out
@@ -155,6 +162,17 @@ def test_slurm_no_wait_submits_two_arrays_the_second_after_the_first(tmp_path, m
     assert "#SBATCH --partition=debug" in fits and "--mem=4GB" in fits  # one fit: not an array
     assert "#SBATCH --array=0-2" in rest and "#SBATCH --dependency=afterany:700" in rest
     assert _run(tmp_path / "out", "--collect") == 1  # nothing has run yet
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_slurm_jobs_may_ask_for_cuda_from_a_login_node_without_one(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _run(out, "--executor", "slurm", "--no-wait", "--device", "banana", obs="1") == 2
+    assert "unknown device 'banana'" in capsys.readouterr().err  # the name is still checked
+    assert _run(out, "--executor", "slurm", "--no-wait", "--device", "cuda", obs="1") == 0
+    assert "submitted 3 jobs" in capsys.readouterr().out
+    assert _run(out, "--device", "cuda", "--collect", obs="1") == 1  # collecting needs no GPU either
+    assert "without an ok row" in capsys.readouterr().err
 
 
 def test_a_truncated_fit_file_is_named_and_fitted_again(tmp_path, capsys) -> None:
