@@ -34,6 +34,7 @@ from fmbench.coverage import (
 )
 from fmbench.figures import plot_c2st_vs_budget
 from fmbench.findings import findings_markdown
+from fmbench.jobs import NUM_SAMPLES
 from fmbench.merge import Merged, conflict_note, merge_results, rename_coverage, source_names
 from fmbench.metrics.c2st import AGREEMENT_CHECKED
 from fmbench.published import PUBLISHED_LABELS, published_value
@@ -138,14 +139,34 @@ def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     backends = ", ".join(sorted(set(results["c2st_backend"].dropna().astype(str))))
     seeds = ", ".join(map(str, sorted(results["seed"].unique())))
+    conventions = " | ".join(sorted(set(results["metric_conventions"].dropna().astype(str))))
     return (
         "# Leaderboard: C2ST (0.5 is best)\n\n"
         "Mean +- standard deviation over observations (and seeds); **bold** is the best of the row; "
         "(n) counts observations, a ! marks failed ones. sbibm's published NPE values (Lueckmann et al. "
-        "2021) stand beside ours; the FMPE paper publishes no numbers.\n\n"
+        "2021; gaussian_mixture's from sbibm's re-run after its 1.1.0 fix) stand beside ours; the FMPE "
+        "paper publishes no numbers.\n\n"
         + "\n".join(lines)
-        + f"\n\nC2ST backend(s): {backends}. Seeds: {seeds}. "
-        f"Conventions: {results['metric_conventions'].iloc[0]}\n"
+        + f"\n\nC2ST backend(s): {backends}. Seeds: {seeds}. Conventions: {conventions}\n"
+        + _sample_count_note(results)
+    )
+
+
+def _sample_count_note(results: pd.DataFrame) -> str:
+    """The leaderboard's warning on cells whose C2ST used other than the protocol's sample count: fewer
+    samples give the classifier less to learn from, so such a C2ST is not comparable with the published
+    values."""
+    ok = results[results.status == "ok"]
+    counts = pd.to_numeric(ok["num_samples"], errors="coerce")
+    other = ok[counts.notna() & (counts != NUM_SAMPLES)]  # rows older than the column say nothing
+    if other.empty:
+        return ""
+    cells = sorted(
+        {f"{r.method} on {r.task} at {int(r.budget):,} ({int(r.num_samples):,})" for r in other.itertuples()}
+    )
+    return (
+        f"\nNot the protocol's {NUM_SAMPLES:,} samples per observation, so not comparable with the published "
+        f"values: {'; '.join(cells)}.\n"
     )
 
 

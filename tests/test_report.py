@@ -39,6 +39,18 @@ def _table() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def test_the_leaderboard_names_cells_drawn_with_fewer_samples_than_the_protocol(tmp_path) -> None:
+    table = _table()
+    table["num_samples"] = 10_000
+    table.to_csv(tmp_path / "results.csv", index=False)
+    assert "Not the protocol's" not in write_report(tmp_path / "results.csv").leaderboard.read_text()
+    table.loc[table.method == "fmpe", "num_samples"] = 1_000
+    table.to_csv(tmp_path / "results.csv", index=False)
+    board = write_report(tmp_path / "results.csv").leaderboard.read_text()
+    assert "Not the protocol's 10,000 samples per observation" in board
+    assert "fmpe on two_moons at 1,000 (1,000); fmpe on two_moons at 10,000 (1,000)." in board
+
+
 def test_summary_means_best_and_failures() -> None:
     summary = c2st_summary(_table())
     row = summary[(summary.method == "npe_nsf") & (summary.budget == 1000)].iloc[0]
