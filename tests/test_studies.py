@@ -148,6 +148,35 @@ def test_the_exact_gaussian_linear_posterior_scores_its_own_draws() -> None:
     assert gap.true_nll(theta, x).mean().item() == pytest.approx(entropy.item(), abs=0.05)
 
 
+def test_the_truncated_posterior_of_gaussian_linear_uniform_is_scipys() -> None:
+    truncnorm = pytest.importorskip("scipy.stats").truncnorm
+    gap = study("gaussian_linear_nll_gap")
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 10, generator=generator) * 3 - 1.5  # observations inside and outside the box
+    theta = torch.rand(5, 10, generator=generator) * 2 - 1
+    scale = 0.1**0.5
+    expected = -truncnorm.logpdf(
+        theta.numpy(), (-1 - x.numpy()) / scale, (1 - x.numpy()) / scale, x.numpy(), scale
+    )
+    assert gap.true_nll_uniform(theta, x).numpy() == pytest.approx(expected.sum(-1), rel=1e-6)
+
+
+def test_gaussian_linear_nll_gap_renormalises_a_fit_to_the_uniform_prior(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    gap = study("gaussian_linear_nll_gap")
+    sims = tmp_path / "sims"
+    tiny = save_tiny_fit("gaussian_linear_uniform", tmp_path, sims)
+    default = Cell("gaussian_linear_uniform", "fmpe", 200, 1, get_method("fmpe").config.hash(200))
+    tiny.rename(default.fit_path(tmp_path))
+    argv = ["--task", "gaussian_linear_uniform", "--out", str(tmp_path), "--sim-cache", str(sims)]
+    gap.main([*argv, "--budget", "200", "--pairs", "2", "--mass-draws", "50", "--methods", "fmpe"])
+    printed = capsys.readouterr().out
+    assert "gaussian_linear_uniform, budget 200, 2 held-out pairs" in printed
+    mass = float(printed.split("in-box mass ")[1].split()[0])
+    assert "fmpe: NLL" in printed and 0.0 <= mass <= 1.0
+
+
 def test_compare_marginals_prints_a_fit_beside_the_reference(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
