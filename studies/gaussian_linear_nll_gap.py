@@ -25,13 +25,14 @@ import argparse
 import math
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from fmbench.arguments import parse_budget
+from fmbench.arguments import parse_budget, parse_observations
 from fmbench.method import Posterior
 from fmbench.registry import get_method, get_task
-from fmbench.results import Cell
+from fmbench.results import Cell, load_results
 from fmbench.simulations import SELECTION_SEED, SimulationCache
 
 #: The true posterior's covariance on gaussian_linear is this times the identity.
@@ -54,6 +55,51 @@ def true_nll_uniform(theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     normal = Normal(x.double(), math.sqrt(NOISE_VARIANCE))
     mass = normal.cdf(torch.full_like(x.double(), BOUND)) - normal.cdf(torch.full_like(x.double(), -BOUND))
     return -(normal.log_prob(theta.double()) - mass.log()).sum(-1)
+
+
+def true_posterior_sample(task: str, x_o: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` exact draws ``(n, 10)`` of the true posterior at ``x_o`` ``(10,)``, in float64."""
+    x_o = x_o.double()
+    if task == "gaussian_linear":
+        noise = torch.randn(n, len(x_o), generator=generator, dtype=torch.float64)
+        return x_o / 2 + math.sqrt(POSTERIOR_VARIANCE) * noise
+    # truncated normals by the inverse CDF, on the side where x_o >= 0 (the box is symmetric), so that
+    # neither CDF bound rounds to 1
+    sign = torch.where(x_o < 0, -1.0, 1.0).double()
+    centre, scale = sign * x_o, math.sqrt(NOISE_VARIANCE)
+    unit = Normal(torch.zeros((), dtype=torch.float64), torch.ones((), dtype=torch.float64))
+    low, high = unit.cdf((-BOUND - centre) / scale), unit.cdf((BOUND - centre) / scale)
+    u = low + (high - low) * torch.rand(n, len(x_o), generator=generator, dtype=torch.float64)
+    return sign * (centre + scale * unit.icdf(u))
+
+
+def kl_at_observations(
+    out: Path,
+    task: str,
+    method_name: str,
+    budget: int,
+    seed: int,
+    observations: list[int],
+    samples: int,
+    mass_draws: int,
+) -> list[float] | None:
+    """KL(p || q) at each observation, by ``samples`` exact posterior draws: the mean of log p - log q,
+    with q renormalised to the prior's box on gaussian_linear_uniform; ``None`` where there is no fit."""
+    posterior = _posterior(out, task, method_name, budget, seed)
+    if posterior is None:
+        return None
+    out_kl = []
+    for number in observations:
+        x_o = get_task(task).observation(number).reshape(-1)
+        theta = true_posterior_sample(task, x_o, samples, torch.Generator().manual_seed(number))
+        log_p = -(true_nll_uniform if task != "gaussian_linear" else true_nll)(theta, x_o.expand_as(theta))
+        with torch.no_grad():
+            log_q = posterior.log_prob(theta.float(), x_o).double()
+            if task != "gaussian_linear":
+                inside = (posterior.sample(mass_draws, x_o).abs() <= BOUND).all(-1).double().mean()
+                log_q = log_q - inside.clamp_min(1.0 / mass_draws).log()
+        out_kl.append((log_p - log_q).mean().item())
+    return out_kl
 
 
 def fit_nll(
@@ -103,8 +149,18 @@ def main(argv: list[str] | None = None) -> None:
         default=1000,
         help="samples per pair for a fit's in-box mass (uniform prior)",
     )
+    parser.add_argument(
+        "--at-observations",
+        type=parse_observations,
+        help="instead of held-out pairs: KL(p || q) at these sbibm observations (e.g. 1-10), from exact "
+        "draws of their true posteriors, beside each fit's C2ST rows in OUT",
+    )
+    parser.add_argument("--samples", type=int, default=2000, help="exact posterior draws per observation")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.at_observations:
+        _print_observation_kl(args)
+        return
     held = SimulationCache(args.sim_cache or args.out / "simulations").get(
         get_task(args.task), SELECTION_SEED, max(args.pairs, 5_000)
     )
@@ -128,6 +184,31 @@ def main(argv: list[str] | None = None) -> None:
             f"{gap.std() / math.sqrt(len(gap)):.3f} nats (median {gap.median():.3f}){mass_text}",
             flush=True,
         )
+
+
+def _print_observation_kl(args: argparse.Namespace) -> None:
+    observations = list(args.at_observations)
+    table = args.out / "results.csv"  # read only: a grid may be writing the folder
+    rows = load_results(table) if table.exists() else pd.DataFrame(columns=["task", "method", "budget"])
+    print(
+        f"{args.task}, budget {args.budget}: KL(p || q) in nats at observations {observations}, "
+        "C2ST in brackets"
+    )
+    for name in args.methods:
+        kl = kl_at_observations(
+            args.out, args.task, name, args.budget, args.seed, observations, args.samples, args.mass_draws
+        )
+        if kl is None:
+            print(f"{name}: no fit in {args.out}")
+            continue
+        mine = rows[(rows.task == args.task) & (rows.method == name) & (rows.budget == args.budget)]
+        c2st = {int(r.observation): r.c2st for r in mine.itertuples() if r.status == "ok"}
+        cells = " ".join(
+            f"{k:.2f} ({c2st.get(i, math.nan):.3f})" for i, k in zip(observations, kl, strict=True)
+        )
+        mean = sum(kl) / len(kl)
+        spread = math.sqrt(sum((k - mean) ** 2 for k in kl) / max(len(kl) - 1, 1) / len(kl))
+        print(f"{name}: mean {mean:.3f} +- {spread:.3f} | {cells}", flush=True)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,32 @@ def test_gaussian_linear_nll_gap_renormalises_a_fit_to_the_uniform_prior(
     assert "fmpe: NLL" in printed and 0.0 <= mass <= 1.0
 
 
+def test_exact_draws_of_the_truncated_posterior_have_scipys_means() -> None:
+    truncnorm = pytest.importorskip("scipy.stats").truncnorm
+    gap = study("gaussian_linear_nll_gap")
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.7, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0])
+    draws = gap.true_posterior_sample("gaussian_linear_uniform", x, 50_000, torch.Generator().manual_seed(0))
+    assert draws.abs().max() <= 1.0
+    scale = 0.1**0.5
+    means = [truncnorm.mean((-1 - v) / scale, (1 - v) / scale, v, scale) for v in x.tolist()]
+    assert draws.mean(0).tolist() == pytest.approx(means, abs=0.01)
+
+
+def test_gaussian_linear_nll_gap_at_observations_scores_a_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    gap = study("gaussian_linear_nll_gap")
+    tiny = save_tiny_fit("gaussian_linear", tmp_path, tmp_path / "sims")
+    tiny.rename(
+        Cell("gaussian_linear", "fmpe", 200, 1, get_method("fmpe").config.hash(200)).fit_path(tmp_path)
+    )
+    argv = ["--out", str(tmp_path), "--budget", "200", "--at-observations", "1-2", "--samples", "50"]
+    gap.main([*argv, "--methods", "fmpe", "npe_maf"])
+    printed = capsys.readouterr().out
+    assert "KL(p || q) in nats at observations [1, 2]" in printed and "npe_maf: no fit" in printed
+    assert printed.count("(nan)") == 2  # no C2ST rows in the folder
+
+
 def test_compare_marginals_prints_a_fit_beside_the_reference(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
