@@ -188,8 +188,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _print_observation_kl(args: argparse.Namespace) -> None:
     observations = list(args.at_observations)
-    table = args.out / "results.csv"  # read only: a grid may be writing the folder
-    rows = load_results(table) if table.exists() else pd.DataFrame(columns=["task", "method", "budget"])
+    has_rows = (args.out / "cells").is_dir() or (args.out / "results.csv").exists()
+    # from the cell files (under the store's lock, so a grid may be writing the folder meanwhile)
+    rows = load_results(args.out) if has_rows else pd.DataFrame(columns=["task", "method", "budget"])
     print(
         f"{args.task}, budget {args.budget}: KL(p || q) in nats at observations {observations}, "
         "C2ST in brackets"
