@@ -203,6 +203,21 @@ def test_gaussian_linear_nll_gap_at_observations_scores_a_fit(
     assert printed.count("(nan)") == 2  # no C2ST rows in the folder
 
 
+def test_heldout_nll_pairs_two_fits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    heldout = study("heldout_nll")
+    sims = tmp_path / "sims"
+    tiny = save_tiny_fit("two_moons", tmp_path, sims)
+    tiny.rename(Cell("two_moons", "fmpe", 200, 1, get_method("fmpe").config.hash(200)).fit_path(tmp_path))
+    argv = ["--task", "two_moons", "--out", str(tmp_path), "--sim-cache", str(sims), "--budget", "200"]
+    heldout.main([*argv, "--pairs", "3", "--mass-draws", "0", "--methods", "fmpe", "npe_nsf", "fmpe"])
+    printed = capsys.readouterr().out
+    assert "two_moons, budget 200, 3 held-out pairs" in printed and "npe_nsf: no fit" in printed
+    assert "minus fmpe's: +0.000 +- 0.000 nats, lower on 0 of 3 pairs" in printed  # a fit against itself
+    raw = float(printed.split("fmpe: NLL ")[1].split()[0])
+    heldout.main([*argv, "--pairs", "3", "--mass-draws", "200", "--methods", "fmpe"])  # two_moons' box prior
+    assert float(capsys.readouterr().out.split("fmpe: NLL ")[1].split()[0]) <= raw  # renormalised: mass <= 1
+
+
 def test_compare_marginals_prints_a_fit_beside_the_reference(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
