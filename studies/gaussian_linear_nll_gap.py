@@ -85,7 +85,7 @@ def kl_at_observations(
 ) -> list[float] | None:
     """KL(p || q) at each observation, by ``samples`` exact posterior draws: the mean of log p - log q,
     with q renormalised to the prior's box on gaussian_linear_uniform; ``None`` where there is no fit."""
-    posterior = _posterior(out, task, method_name, budget, seed)
+    posterior = cell_posterior(out, task, method_name, budget, seed)
     if posterior is None:
         return None
     out_kl = []
@@ -106,7 +106,7 @@ def fit_nll(
     out: Path, task: str, method_name: str, budget: int, seed: int, theta: torch.Tensor, x: torch.Tensor
 ) -> torch.Tensor | None:
     """``-log q(theta | x)`` per pair under the grid cell's fit, or ``None`` where there is no fit."""
-    posterior = _posterior(out, task, method_name, budget, seed)
+    posterior = cell_posterior(out, task, method_name, budget, seed)
     if posterior is None:
         return None
     with torch.no_grad():
@@ -117,7 +117,7 @@ def in_box_mass(
     out: Path, method_name: str, budget: int, seed: int, x: torch.Tensor, draws: int
 ) -> torch.Tensor:
     """The fraction of ``draws`` samples of gaussian_linear_uniform's fit inside the prior's box, per x."""
-    posterior = _posterior(out, "gaussian_linear_uniform", method_name, budget, seed)
+    posterior = cell_posterior(out, "gaussian_linear_uniform", method_name, budget, seed)
     assert posterior is not None
     with torch.no_grad():
         return torch.stack(
@@ -125,7 +125,8 @@ def in_box_mass(
         )
 
 
-def _posterior(out: Path, task: str, method_name: str, budget: int, seed: int) -> Posterior | None:
+def cell_posterior(out: Path, task: str, method_name: str, budget: int, seed: int) -> Posterior | None:
+    """The posterior of the grid cell's fit (default settings) in ``out``, or ``None`` where there is none."""
     method = get_method(method_name)
     path = Cell(task, method_name, budget, seed, method.config.hash(budget)).fit_path(out)
     if not path.exists():

@@ -23,11 +23,10 @@ import math
 from pathlib import Path
 
 import torch
-from gaussian_linear_nll_gap import fit_nll
+from gaussian_linear_nll_gap import cell_posterior, fit_nll
 
 from fmbench.arguments import parse_budget
-from fmbench.registry import get_method, get_task
-from fmbench.results import Cell
+from fmbench.registry import get_task
 from fmbench.simulations import SELECTION_SEED, SimulationCache
 from fmbench.support import within_support
 
@@ -81,9 +80,7 @@ def _log_mass(args: argparse.Namespace, name: str, x: torch.Tensor) -> torch.Ten
         ).all()
     ):
         return torch.zeros(len(x), dtype=torch.float64)
-    method = get_method(name)
-    path = Cell(args.task, name, args.budget, args.seed, method.config.hash(args.budget)).fit_path(args.out)
-    posterior = torch.load(path, weights_only=False).posterior  # our own file
+    posterior = cell_posterior(args.out, args.task, name, args.budget, args.seed)
     with torch.no_grad():
         mass = torch.stack(
             [within_support(task.prior, posterior.sample(args.mass_draws, xi)).double().mean() for xi in x]

@@ -60,6 +60,12 @@ def save_tiny_fit(task_name: str, out: Path, sims: Path, budget: int = 200) -> P
     return path
 
 
+def save_default_fit(task_name: str, out: Path, sims: Path) -> None:
+    """:func:`save_tiny_fit` under the name of fmpe's default settings, the fit the gap scripts read."""
+    tiny = save_tiny_fit(task_name, out, sims)
+    tiny.rename(Cell(task_name, "fmpe", 200, 1, get_method("fmpe").config.hash(200)).fit_path(out))
+
+
 def test_select_fmpe_scores_a_candidate_and_summarizes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     select = study("select_fmpe")
     out = tmp_path / "selection.csv"
@@ -131,9 +137,7 @@ def test_gaussian_linear_nll_gap_sets_a_fit_beside_the_true_posterior(
 ) -> None:
     gap = study("gaussian_linear_nll_gap")
     sims = tmp_path / "sims"
-    tiny = save_tiny_fit("gaussian_linear", tmp_path, sims)
-    default = Cell("gaussian_linear", "fmpe", 200, 1, get_method("fmpe").config.hash(200)).fit_path(tmp_path)
-    tiny.rename(default)  # the script reads the fit of fmpe's default settings
+    save_default_fit("gaussian_linear", tmp_path, sims)
     gap.main(["--out", str(tmp_path), "--sim-cache", str(sims), "--budget", "200", "--pairs", "3"])
     printed = capsys.readouterr().out
     assert "true NLL" in printed and "npe_maf: no fit" in printed
@@ -166,9 +170,7 @@ def test_gaussian_linear_nll_gap_renormalises_a_fit_to_the_uniform_prior(
 ) -> None:
     gap = study("gaussian_linear_nll_gap")
     sims = tmp_path / "sims"
-    tiny = save_tiny_fit("gaussian_linear_uniform", tmp_path, sims)
-    default = Cell("gaussian_linear_uniform", "fmpe", 200, 1, get_method("fmpe").config.hash(200))
-    tiny.rename(default.fit_path(tmp_path))
+    save_default_fit("gaussian_linear_uniform", tmp_path, sims)
     argv = ["--task", "gaussian_linear_uniform", "--out", str(tmp_path), "--sim-cache", str(sims)]
     gap.main([*argv, "--budget", "200", "--pairs", "2", "--mass-draws", "50", "--methods", "fmpe"])
     printed = capsys.readouterr().out
@@ -192,10 +194,7 @@ def test_gaussian_linear_nll_gap_at_observations_scores_a_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     gap = study("gaussian_linear_nll_gap")
-    tiny = save_tiny_fit("gaussian_linear", tmp_path, tmp_path / "sims")
-    tiny.rename(
-        Cell("gaussian_linear", "fmpe", 200, 1, get_method("fmpe").config.hash(200)).fit_path(tmp_path)
-    )
+    save_default_fit("gaussian_linear", tmp_path, tmp_path / "sims")
     argv = ["--out", str(tmp_path), "--budget", "200", "--at-observations", "1-2", "--samples", "50"]
     gap.main([*argv, "--methods", "fmpe", "npe_maf"])
     printed = capsys.readouterr().out
@@ -206,8 +205,7 @@ def test_gaussian_linear_nll_gap_at_observations_scores_a_fit(
 def test_heldout_nll_pairs_two_fits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     heldout = study("heldout_nll")
     sims = tmp_path / "sims"
-    tiny = save_tiny_fit("two_moons", tmp_path, sims)
-    tiny.rename(Cell("two_moons", "fmpe", 200, 1, get_method("fmpe").config.hash(200)).fit_path(tmp_path))
+    save_default_fit("two_moons", tmp_path, sims)
     argv = ["--task", "two_moons", "--out", str(tmp_path), "--sim-cache", str(sims), "--budget", "200"]
     heldout.main([*argv, "--pairs", "3", "--mass-draws", "0", "--methods", "fmpe", "npe_nsf", "fmpe"])
     printed = capsys.readouterr().out
