@@ -134,16 +134,21 @@ def cell_posterior(out: Path, task: str, method_name: str, budget: int, seed: in
     return torch.load(path, weights_only=False).posterior  # our own file
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=TASKS, default="gaussian_linear")
+def add_cell_arguments(parser: argparse.ArgumentParser, methods: list[str]) -> None:
+    """The options the studies that read grid fits share: which cells, which simulations, threads."""
     parser.add_argument("--out", type=Path, default=Path("results/paper"), help="the grid's folder")
     parser.add_argument("--budget", type=parse_budget, default=1_000)
     parser.add_argument("--seed", type=int, default=1, help="the grid cell's seed")
-    parser.add_argument("--methods", nargs="+", default=["fmpe", "npe_maf", "npe_nsf"])
+    parser.add_argument("--methods", nargs="+", default=methods)
     parser.add_argument("--sim-cache", type=Path, help="the simulation cache (default: OUT/simulations)")
     parser.add_argument("--pairs", type=int, default=300, help="held-out pairs")
     parser.add_argument("--threads", type=int, default=1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=TASKS, default="gaussian_linear")
+    add_cell_arguments(parser, ["fmpe", "npe_maf", "npe_nsf"])
     parser.add_argument(
         "--mass-draws",
         type=int,

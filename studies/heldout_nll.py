@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import torch
-from gaussian_linear_nll_gap import cell_posterior, fit_nll
+from gaussian_linear_nll_gap import add_cell_arguments, cell_posterior, fit_nll
 
-from fmbench.arguments import parse_budget
 from fmbench.registry import get_task
 from fmbench.simulations import SELECTION_SEED, SimulationCache
 from fmbench.support import within_support
@@ -34,13 +32,7 @@ from fmbench.support import within_support
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
-    parser.add_argument("--out", type=Path, default=Path("results/paper"), help="the grid's folder")
-    parser.add_argument("--budget", type=parse_budget, default=1_000)
-    parser.add_argument("--seed", type=int, default=1, help="the grid cell's seed")
-    parser.add_argument("--methods", nargs="+", default=["fmpe", "npe_nsf", "npe_maf"])
-    parser.add_argument("--sim-cache", type=Path, help="the simulation cache (default: OUT/simulations)")
-    parser.add_argument("--pairs", type=int, default=300, help="held-out pairs")
-    parser.add_argument("--threads", type=int, default=1)
+    add_cell_arguments(parser, ["fmpe", "npe_nsf", "npe_maf"])
     parser.add_argument(
         "--mass-draws", type=int, default=1000, help="samples per pair for a fit's in-support mass (0: none)"
     )
