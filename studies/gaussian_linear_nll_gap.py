@@ -17,6 +17,8 @@ are not committed); each method runs with its default settings. The held-out pai
 Usage:
     python studies/gaussian_linear_nll_gap.py --out results/paper --budget 1e3 --methods fmpe npe_maf npe_nsf
     python studies/gaussian_linear_nll_gap.py --task gaussian_linear_uniform --out results/paper --budget 1e3
+    python studies/gaussian_linear_nll_gap.py --task gaussian_linear_uniform --out results/paper \
+        --budget 1e4 --at-observations 1-10 --reverse
 """
 
 from __future__ import annotations
@@ -102,6 +104,34 @@ def kl_at_observations(
     return out_kl
 
 
+def reverse_kl_at_observations(
+    out: Path, task: str, method_name: str, budget: int, seed: int, observations: list[int], samples: int
+) -> list[float] | None:
+    """KL(q || p) at each observation, from ``samples`` of the fit's own draws: the mean of log q - log p
+    over the draws inside the prior's box, with q renormalised to the box by the share of its draws inside
+    it (the rejection the evaluation applies); ``None`` where there is no fit. Unlike KL(p || q), this
+    charges a fit for mass where the true posterior has little."""
+    posterior = cell_posterior(out, task, method_name, budget, seed)
+    if posterior is None:
+        return None
+    out_kl = []
+    for number in observations:
+        x_o = get_task(task).observation(number).reshape(-1)
+        torch.manual_seed(number)
+        with torch.no_grad():
+            draws = posterior.sample(samples, x_o)
+            inside = (
+                (draws.abs() <= BOUND).all(-1)
+                if task != "gaussian_linear"
+                else torch.ones(len(draws), dtype=bool)
+            )
+            theta = draws[inside]
+            log_q = posterior.log_prob(theta, x_o).double() - inside.double().mean().log()
+        log_p = -(true_nll_uniform if task != "gaussian_linear" else true_nll)(theta, x_o.expand_as(theta))
+        out_kl.append((log_q - log_p).mean().item())
+    return out_kl
+
+
 def fit_nll(
     out: Path, task: str, method_name: str, budget: int, seed: int, theta: torch.Tensor, x: torch.Tensor
 ) -> torch.Tensor | None:
@@ -162,6 +192,11 @@ def main(argv: list[str] | None = None) -> None:
         "draws of their true posteriors, beside each fit's C2ST rows in OUT",
     )
     parser.add_argument("--samples", type=int, default=2000, help="exact posterior draws per observation")
+    parser.add_argument(
+        "--reverse",
+        action="store_true",
+        help="with --at-observations: KL(q || p) from each fit's own draws instead of KL(p || q)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.at_observations:
@@ -197,14 +232,20 @@ def _print_observation_kl(args: argparse.Namespace) -> None:
     has_rows = (args.out / "cells").is_dir() or (args.out / "results.csv").exists()
     # from the cell files (under the store's lock, so a grid may be writing the folder meanwhile)
     rows = load_results(args.out) if has_rows else pd.DataFrame(columns=["task", "method", "budget"])
+    direction = "KL(q || p)" if args.reverse else "KL(p || q)"
     print(
-        f"{args.task}, budget {args.budget}: KL(p || q) in nats at observations {observations}, "
+        f"{args.task}, budget {args.budget}: {direction} in nats at observations {observations}, "
         "C2ST in brackets"
     )
     for name in args.methods:
-        kl = kl_at_observations(
-            args.out, args.task, name, args.budget, args.seed, observations, args.samples, args.mass_draws
-        )
+        if args.reverse:
+            kl = reverse_kl_at_observations(
+                args.out, args.task, name, args.budget, args.seed, observations, args.samples
+            )
+        else:
+            kl = kl_at_observations(
+                args.out, args.task, name, args.budget, args.seed, observations, args.samples, args.mass_draws
+            )
         if kl is None:
             print(f"{name}: no fit in {args.out}")
             continue

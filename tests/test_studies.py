@@ -226,3 +226,48 @@ def test_compare_marginals_prints_a_fit_beside_the_reference(
         + ["--quadrants", "1", "2"]
     )
     assert "reference mean" in capsys.readouterr().out
+
+
+class ExactTruncatedPosterior:
+    """gaussian_linear_uniform's true posterior behind the fit interface the gap studies use."""
+
+    def __init__(self, gap: ModuleType) -> None:
+        self.gap = gap
+
+    def sample(self, n: int, x: torch.Tensor) -> torch.Tensor:
+        return self.gap.true_posterior_sample("gaussian_linear_uniform", x, n, torch.Generator()).float()
+
+    def log_prob(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return -self.gap.true_nll_uniform(theta.double(), x.expand_as(theta))
+
+
+def test_reverse_kl_of_the_true_posterior_is_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    gap = study("gaussian_linear_nll_gap")
+    monkeypatch.setattr(gap, "cell_posterior", lambda *args: ExactTruncatedPosterior(gap))
+    kl = gap.reverse_kl_at_observations(
+        Path("unused"), "gaussian_linear_uniform", "fmpe", 200, 1, [1, 2], 500
+    )
+    assert kl == pytest.approx([0.0, 0.0], abs=1e-6)  # log q - log p vanishes draw by draw
+
+
+def test_box_edge_c2st_finds_no_edge_effect_in_the_truth(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    box = study("box_edge_c2st")
+    monkeypatch.setattr(
+        box, "cell_posterior", lambda *args: ExactTruncatedPosterior(study("gaussian_linear_nll_gap"))
+    )
+    box.main(["--out", "unused", "--methods", "fmpe", "--observations", "1", "--samples", "400"])
+    printed = capsys.readouterr().out
+    truth_share = float(printed.split("truth's interior share ")[1].split(",")[0])
+    line = printed.split("| fmpe ")[1]
+    full, inner = float(line.split()[0]), float(line.split()[2])
+    fit_share = float(line.split("(share ")[1].split(")")[0])
+    assert fit_share == pytest.approx(truth_share, abs=0.1)
+    assert 0.4 < full < 0.6 and 0.3 < inner < 0.7  # the truth against itself: chance, up to sampling noise
+    assert "fmpe: mean C2ST" in printed
+
+
+def test_box_edge_c2st_says_when_a_fit_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no fmpe fit at budget 10000"):
+        study("box_edge_c2st").main(["--out", str(tmp_path), "--methods", "fmpe", "--observations", "1"])
