@@ -25,6 +25,7 @@ import torch
 from gaussian_linear_nll_gap import BOUND, cell_posterior, true_posterior_sample
 
 from fmbench.arguments import parse_budget, parse_observations
+from fmbench.method import Posterior
 from fmbench.metrics.c2st import c2st
 from fmbench.registry import get_task
 
@@ -36,13 +37,8 @@ def interior(samples: torch.Tensor, bound: float) -> torch.Tensor:
     return samples[(samples.abs() < bound).all(-1)]
 
 
-def fit_draws(
-    out: Path, method: str, budget: int, seed: int, x_o: torch.Tensor, n: int, o: int
-) -> torch.Tensor:
+def fit_draws(posterior: Posterior, x_o: torch.Tensor, n: int, o: int) -> torch.Tensor:
     """``n`` of the fit's draws at ``x_o`` inside the prior's box (seeded by the observation ``o``)."""
-    posterior = cell_posterior(out, TASK, method, budget, seed)
-    if posterior is None:
-        raise SystemExit(f"box_edge_c2st: no {method} fit at budget {budget} in {out}")
     torch.manual_seed(o)
     kept: list[torch.Tensor] = []
     with torch.no_grad():
@@ -65,12 +61,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"{TASK}, budget {args.budget}: C2ST on all draws / on the interior |theta_i| < {args.interior}")
+    posteriors = {}
+    for m in args.methods:
+        posteriors[m] = cell_posterior(args.out, TASK, m, args.budget, args.seed)
+        if posteriors[m] is None:
+            raise SystemExit(f"box_edge_c2st: no {m} fit at budget {args.budget} in {args.out}")
     totals: dict[str, list[tuple[float, float]]] = {m: [] for m in args.methods}
     for o in args.observations:
         x_o = get_task(TASK).observation(o).reshape(-1)
         truth = true_posterior_sample(TASK, x_o, 2 * args.samples, torch.Generator().manual_seed(100 + o))
         truth = truth.float()
-        fits = {m: fit_draws(args.out, m, args.budget, args.seed, x_o, args.samples, o) for m in args.methods}
+        fits = {m: fit_draws(p, x_o, args.samples, o) for m, p in posteriors.items()}
         inner_truth = interior(truth, args.interior)
         inner_fits = {m: interior(d, args.interior) for m, d in fits.items()}
         n = min(len(inner_truth), *(len(d) for d in inner_fits.values()))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +58,11 @@ def true_nll_uniform(theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     normal = Normal(x.double(), math.sqrt(NOISE_VARIANCE))
     mass = normal.cdf(torch.full_like(x.double(), BOUND)) - normal.cdf(torch.full_like(x.double(), -BOUND))
     return -(normal.log_prob(theta.double()) - mass.log()).sum(-1)
+
+
+def true_nll_of(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The task's ``-log p(theta | x)`` function: :func:`true_nll` or :func:`true_nll_uniform`."""
+    return true_nll if task == "gaussian_linear" else true_nll_uniform
 
 
 def true_posterior_sample(task: str, x_o: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -94,7 +100,7 @@ def kl_at_observations(
     for number in observations:
         x_o = get_task(task).observation(number).reshape(-1)
         theta = true_posterior_sample(task, x_o, samples, torch.Generator().manual_seed(number))
-        log_p = -(true_nll_uniform if task != "gaussian_linear" else true_nll)(theta, x_o.expand_as(theta))
+        log_p = -true_nll_of(task)(theta, x_o.expand_as(theta))
         with torch.no_grad():
             log_q = posterior.log_prob(theta.float(), x_o).double()
             if task != "gaussian_linear":
@@ -120,14 +126,10 @@ def reverse_kl_at_observations(
         torch.manual_seed(number)
         with torch.no_grad():
             draws = posterior.sample(samples, x_o)
-            inside = (
-                (draws.abs() <= BOUND).all(-1)
-                if task != "gaussian_linear"
-                else torch.ones(len(draws), dtype=bool)
-            )
+            inside = (draws.abs() <= BOUND).all(-1) | (task == "gaussian_linear")  # its prior is unbounded
             theta = draws[inside]
             log_q = posterior.log_prob(theta, x_o).double() - inside.double().mean().log()
-        log_p = -(true_nll_uniform if task != "gaussian_linear" else true_nll)(theta, x_o.expand_as(theta))
+        log_p = -true_nll_of(task)(theta, x_o.expand_as(theta))
         out_kl.append((log_q - log_p).mean().item())
     return out_kl
 
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     theta, x = held.theta[: args.pairs], held.x[: args.pairs]
     bounded = args.task == "gaussian_linear_uniform"
-    truth = (true_nll_uniform if bounded else true_nll)(theta, x)
+    truth = true_nll_of(args.task)(theta, x)
     print(f"{args.task}, budget {args.budget}, {args.pairs} held-out pairs: true NLL {truth.mean():.3f}")
     for name in args.methods:
         nll = fit_nll(args.out, args.task, name, args.budget, args.seed, theta, x)
