@@ -61,11 +61,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"{TASK}, budget {args.budget}: C2ST on all draws / on the interior |theta_i| < {args.interior}")
-    posteriors = {}
+    posteriors: dict[str, Posterior] = {}
     for m in args.methods:
-        posteriors[m] = cell_posterior(args.out, TASK, m, args.budget, args.seed)
-        if posteriors[m] is None:
+        posterior = cell_posterior(args.out, TASK, m, args.budget, args.seed)
+        if posterior is None:
             raise SystemExit(f"box_edge_c2st: no {m} fit at budget {args.budget} in {args.out}")
+        posteriors[m] = posterior
     totals: dict[str, list[tuple[float, float]]] = {m: [] for m in args.methods}
     for o in args.observations:
         x_o = get_task(TASK).observation(o).reshape(-1)
