@@ -59,12 +59,16 @@ def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
 
 def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Cost per task, budget, method: fit time, time per ``num_samples`` samples, epochs, parameters,
-    network passes per sample, rejected fraction, log_prob time per 1,000 thetas, peak fit memory."""
+    network passes per sample, rejected fraction, log_prob time per 1,000 thetas, peak fit memory.
+
+    A cell's fit time is the median over its rows: a cell refitted after its fit file was lost carries
+    the old fit's time on the rows evaluated before, and the median is the fit most rows were evaluated
+    with."""
     frame = results.assign(method=method_labels(results))
     ok = frame[frame.status == "ok"]
     keys = ["task", "budget", "method"]
     columns = {
-        "fit_s": ("fit_s", "mean"),
+        "fit_s": ("fit_s", "median"),
         "sample_s": ("sample_s", "mean"),
         "epochs": ("epochs", "mean"),
         "num_parameters": ("num_parameters", "max"),
@@ -89,15 +93,15 @@ def method_costs(results: pd.DataFrame) -> pd.DataFrame:
     ``passes_per_sample`` (median network passes per sample, and ``passes_min`` / ``passes_max``);
     ``sample_s_per_10000`` (median time to draw 10,000 samples, rescaled from each row's
     ``num_samples``); ``cells``; and ``fit_s_<budget>`` per budget, the median fit time over the tasks
-    at that budget (each cell counted once). Medians over tasks hide which task is slow: ``timings.md``
-    has every cell.
+    at that budget (each cell counted once, with its fit time as in :func:`cost_summary`). Medians over
+    tasks hide which task is slow: ``timings.md`` has every cell.
     """
     needed = ["fit_s", "sample_s", "passes_per_sample", "log_prob_s", "num_samples"]
     frame = results.reindex(columns=[*results.columns, *(c for c in needed if c not in results)])
     frame = frame.assign(method=method_labels(frame))
     ok = frame[frame.status == "ok"]
     cell = ["task", "budget", "seed", "method"]
-    per_cell = ok.groupby(cell).agg(fit_s=("fit_s", "first")).reset_index()
+    per_cell = ok.groupby(cell).agg(fit_s=("fit_s", "median")).reset_index()
     samples = pd.to_numeric(ok["num_samples"], errors="coerce").fillna(SAMPLES_PER_TIMING)
     scaled = ok.assign(
         sample_10k=ok["sample_s"] * SAMPLES_PER_TIMING / samples,
