@@ -57,18 +57,24 @@ def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(keys).reset_index(drop=True)
 
 
+def _with_cell_fit_time(ok: pd.DataFrame) -> pd.DataFrame:
+    """``ok`` with each row's ``fit_s`` replaced by its cell's (task, budget, method, seed): the median
+    over the cell's rows. A cell refitted after its fit file was lost carries the old fit's time on the
+    rows evaluated before; the median is the fit most rows were evaluated with."""
+    if not {"fit_s", "seed"} <= set(ok.columns):
+        return ok
+    return ok.assign(fit_s=ok.groupby(["task", "budget", "method", "seed"])["fit_s"].transform("median"))
+
+
 def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Cost per task, budget, method: fit time, time per ``num_samples`` samples, epochs, parameters,
     network passes per sample, rejected fraction, log_prob time per 1,000 thetas, peak fit memory.
 
-    Over seeds, every column is a mean. Within one seed's cell the fit time is the median over its rows:
-    a cell refitted after its fit file was lost carries the old fit's time on the rows evaluated before,
-    and the median is the fit most rows were evaluated with."""
+    Over seeds, every column is a mean; within one seed's cell the fit time is as in
+    :func:`_with_cell_fit_time`."""
     frame = results.assign(method=method_labels(results))
-    ok = frame[frame.status == "ok"]
+    ok = _with_cell_fit_time(frame[frame.status == "ok"])
     keys = ["task", "budget", "method"]
-    if {"fit_s", "seed"} <= set(ok.columns):
-        ok = ok.assign(fit_s=ok.groupby([*keys, "seed"])["fit_s"].transform("median"))
     columns = {
         "fit_s": ("fit_s", "mean"),
         "sample_s": ("sample_s", "mean"),
@@ -95,15 +101,15 @@ def method_costs(results: pd.DataFrame) -> pd.DataFrame:
     ``passes_per_sample`` (median network passes per sample, and ``passes_min`` / ``passes_max``);
     ``sample_s_per_10000`` (median time to draw 10,000 samples, rescaled from each row's
     ``num_samples``); ``cells``; and ``fit_s_<budget>`` per budget, the median fit time over the tasks
-    at that budget (each cell counted once, with its fit time as in :func:`cost_summary`). Medians over
-    tasks hide which task is slow: ``timings.md`` has every cell.
+    at that budget (each cell counted once, with its fit time as in :func:`_with_cell_fit_time`).
+    Medians over tasks hide which task is slow: ``timings.md`` has every cell.
     """
     needed = ["fit_s", "sample_s", "passes_per_sample", "log_prob_s", "num_samples"]
     frame = results.reindex(columns=[*results.columns, *(c for c in needed if c not in results)])
     frame = frame.assign(method=method_labels(frame))
-    ok = frame[frame.status == "ok"]
+    ok = _with_cell_fit_time(frame[frame.status == "ok"])
     cell = ["task", "budget", "seed", "method"]
-    per_cell = ok.groupby(cell).agg(fit_s=("fit_s", "median")).reset_index()
+    per_cell = ok.groupby(cell).agg(fit_s=("fit_s", "first")).reset_index()
     samples = pd.to_numeric(ok["num_samples"], errors="coerce").fillna(SAMPLES_PER_TIMING)
     scaled = ok.assign(
         sample_10k=ok["sample_s"] * SAMPLES_PER_TIMING / samples,
