@@ -271,3 +271,37 @@ def test_box_edge_c2st_finds_no_edge_effect_in_the_truth(
 def test_box_edge_c2st_says_when_a_fit_is_missing(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no fmpe fit at budget 10000"):
         study("box_edge_c2st").main(["--out", str(tmp_path), "--methods", "fmpe", "--observations", "1"])
+
+
+def test_equal_cost_fits_each_entrant_once_and_summarizes(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    equal = study("equal_cost")
+    one = equal.ENTRANTS["fmpe_one"][1]
+    assert one(1_000, get_task("two_moons")) == {
+        "time_prior_exponent": 1.0,
+        "conditioning": "concat",
+        "batch_size": 256,
+    }
+    assert one(10_000, get_task("sir")) == {"time_prior_exponent": 1.0, "conditioning": "concat"}
+    assert one(10_000, get_task("bernoulli_glm_raw"))["conditioning"] == "glu"  # 100 entries
+    tiny = {
+        "npe_nsf": ("npe_nsf", lambda budget, task: {"max_num_epochs": 2}),
+        "fmpe": ("fmpe", lambda budget, task: TINY),
+        "fmpe_one": ("fmpe", lambda budget, task: {**TINY, **one(budget, task), "max_epochs": 2}),
+    }
+    monkeypatch.setattr(equal, "ENTRANTS", tiny)
+    out = tmp_path / "cost.csv"
+    argv = ["--tasks", "two_moons", "--budgets", "200", "--pairs", "3", "--mass-draws", "20"]
+    argv += ["--sim-cache", str(tmp_path / "sims"), "--out", str(out)]
+    equal.main(argv)
+    written = rows(out)
+    assert [r["entrant"] for r in written] == ["npe_nsf", "fmpe", "fmpe_one"]
+    assert all(float(r["fit_s"]) > 0 and r["pairs"] == "3" for r in written)
+    equal.main(argv)  # every row is there: nothing is fitted again
+    assert len(rows(out)) == 3
+    capsys.readouterr()
+    equal.main(["--summary", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "| two_moons | 2e+02 | npe_nsf | 1 |" in printed and "| 1.00 |" in printed
+    assert "summed fit s over its cells, fmpe_one:" in printed
