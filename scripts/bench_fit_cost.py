@@ -9,6 +9,7 @@ other work shares the cores say little.
 
     python scripts/bench_fit_cost.py                          # the FMPE grid's ten cells (~30 minutes)
     python scripts/bench_fit_cost.py --budgets 1e3 --also sbi_fmpe --csv fit_cost.csv
+    python scripts/bench_fit_cost.py --set fmpe.time_prior_exponent=1 --set fmpe.conditioning=concat
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import csv
 import io
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from fmbench.arguments import parse_budget
-from fmbench.method import FitContext
+from fmbench.arguments import parse_budget, parse_setting, settings_by_method
+from fmbench.method import ConfigError, FitContext
 from fmbench.registry import get_method, get_task
 from fmbench.simulations import SimulationCache
 
@@ -33,11 +35,19 @@ BUDGETS = [1_000, 10_000]
 METHODS = ["fmpe", "npe_nsf"]
 
 
-def fit_seconds(method_name: str, task_name: str, budget: int, seed: int, cache: SimulationCache) -> float:
-    """Wall time of one fit, as the runner makes it (torch seeded with the benchmark seed)."""
+def fit_seconds(
+    method_name: str,
+    task_name: str,
+    budget: int,
+    seed: int,
+    cache: SimulationCache,
+    settings: dict[str, Any] | None = None,
+) -> float:
+    """Wall time of one fit, as the runner makes it (torch seeded with the benchmark seed), with
+    ``settings`` overriding the method's defaults."""
     task = get_task(task_name)
     sims = cache.get(task, seed, budget)
-    method = get_method(method_name)
+    method = get_method(method_name, settings)
     torch.manual_seed(seed)
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # sbi prints a line per fit
@@ -59,16 +69,34 @@ def main() -> None:
     )
     parser.add_argument("--also", nargs="*", default=[], help="more methods to time beside the two")
     parser.add_argument("--csv", type=Path, default=None, help="also write the per-cell seconds here")
+    parser.add_argument(
+        "--set",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="a method setting instead of its default, as `fmbench run --set` (repeatable)",
+    )
     args = parser.parse_args()
+    settings = settings_by_method(args.set)
     torch.set_num_threads(args.threads)
     cache = SimulationCache(args.sim_cache)
     methods = METHODS + [m for m in args.also if m not in METHODS]
+    if set(settings) - set(methods):
+        parser.error(f"--set names a method not timed: {', '.join(sorted(set(settings) - set(methods)))}")
+    for m in methods:
+        try:
+            get_method(m, settings.get(m))  # a wrong name or setting fails here, before any fit
+        except (ConfigError, KeyError) as error:
+            parser.error(str(error))
     rows = []
     print(f"fit seconds on {args.threads} torch thread(s), seed {args.seed}, torch {torch.__version__}")
+    for m, values in settings.items():
+        print(f"{m} settings: " + ", ".join(f"{name}={value}" for name, value in values.items()))
     print(f"{'task':<18}{'budget':>8}" + "".join(f"{m:>10}" for m in methods) + f"{'ratio':>8}")
     for budget in args.budgets:
         for task in args.tasks:
-            seconds = {m: fit_seconds(m, task, budget, args.seed, cache) for m in methods}
+            seconds = {m: fit_seconds(m, task, budget, args.seed, cache, settings.get(m)) for m in methods}
             ratio = seconds["fmpe"] / seconds["npe_nsf"]
             rows.append({"task": task, "budget": budget, **seconds, "ratio": ratio})
             times = "".join(f"{seconds[m]:>10.1f}" for m in methods)
