@@ -61,6 +61,16 @@ def parse_setting_pair(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def add_settings_option(
+    parser: argparse.ArgumentParser, help_text: str, metavar: str = "METHOD.NAME=VALUE"
+) -> None:
+    """Adds the repeatable ``--set METHOD.NAME=VALUE`` option (:func:`parse_setting`, read into a list that
+    :func:`settings_by_method` turns into ``{method: {name: value}}``)."""
+    parser.add_argument(
+        "--set", action="append", default=[], type=parse_setting, metavar=metavar, help=help_text
+    )
+
+
 def settings_by_method(items: Sequence[tuple[str, str, Any]]) -> dict[str, dict[str, Any]]:
     """Parsed ``--set`` items (:func:`parse_setting`) -> ``{method: {name: value}}``, the later of two
     values of one setting winning."""

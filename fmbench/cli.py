@@ -19,9 +19,9 @@ from typing import Any, NoReturn
 
 from fmbench import __version__, plugins, registry
 from fmbench.arguments import (
+    add_settings_option,
     parse_budget,
     parse_observations,
-    parse_setting,
     parse_setting_pair,
     settings_by_method,
 )
@@ -116,14 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder: results.csv, per-fit cells/, simulations/ cache; re-running resumes",
     )
-    run.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        type=parse_setting,
-        metavar="METHOD.NAME=VALUE",
-        help="override a method setting, e.g. npe_nsf.training_batch_size=10000 (repeatable)",
-    )
+    add_settings_option(run, "override a method setting, e.g. npe_nsf.training_batch_size=10000 (repeatable)")
     run.add_argument(
         "--num-samples",
         type=parse_budget,
@@ -288,14 +281,7 @@ def _add_fit_reading_arguments(parser: Any, per_task: str, methods: list[str]) -
         "--methods", nargs="+", default=methods, help=f"methods (default {' '.join(methods)})"
     )
     parser.add_argument("--seed", type=int, default=1, help="the fits' seed (default 1)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        type=parse_setting,
-        metavar="METHOD.NAME=VALUE",
-        help="the settings the fits were made with, to find their cells (repeatable)",
-    )
+    add_settings_option(parser, "the settings the fits were made with, to find their cells (repeatable)")
 
 
 def _add_check_parser(sub: Any) -> None:
@@ -321,14 +307,7 @@ def _add_check_parser(sub: Any) -> None:
     check.add_argument(
         "--standard-errors", type=float, default=2.0, metavar="K", help="K of the tolerance (default: 2)"
     )
-    check.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        type=parse_setting,
-        metavar="METHOD.NAME=VALUE",
-        help="change a recorded setting for the re-run (repeatable)",
-    )
+    add_settings_option(check, "change a recorded setting for the re-run (repeatable)")
     check.add_argument(
         "--ignore-versions",
         action="store_true",

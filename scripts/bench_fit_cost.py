@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from fmbench.arguments import parse_budget, parse_setting, settings_by_method
+from fmbench.arguments import add_settings_option, parse_budget, settings_by_method
 from fmbench.method import ConfigError, FitContext
 from fmbench.registry import get_method, get_task
 from fmbench.simulations import SimulationCache
@@ -69,13 +69,8 @@ def main() -> None:
     )
     parser.add_argument("--also", nargs="*", default=[], help="more methods to time beside the two")
     parser.add_argument("--csv", type=Path, default=None, help="also write the per-cell seconds here")
-    parser.add_argument(
-        "--set",
-        type=parse_setting,
-        action="append",
-        default=[],
-        metavar="METHOD.NAME=VALUE",
-        help="a method setting instead of its default, as `fmbench run --set` (repeatable)",
+    add_settings_option(
+        parser, "a method setting instead of its default, as `fmbench run --set` (repeatable)"
     )
     args = parser.parse_args()
     settings = settings_by_method(args.set)

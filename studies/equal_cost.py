@@ -7,10 +7,10 @@ schedule fits in a fraction of that time. This study measures the trade on held-
 entrant fits the first ``budget`` simulations of training seed ``--seed`` as ``fmbench run`` fits it (torch
 seeded with the seed, on the same simulations), its wall time is taken, and its mean held-out NLL
 -log q(theta | x) over the first ``--pairs`` pairs of seed 2,000,001 is appended to ``--out``. On a prior of
-bounded support each fit is renormalised to it, as the evaluation's rejection sampling renormalises it (the
-log of its in-support mass, from ``--mass-draws`` of its own samples per pair, as ``heldout_nll.py``). The
-difference of two entrants' mean NLL is the difference of their expected KL divergences from the true
-posterior. Rows already in ``--out`` are not fitted again, so an interrupted run resumes.
+bounded support each fit is renormalised to it, as the evaluation's rejection sampling renormalises it
+(``heldout_nll.renormalised_nll``: the log of its in-support mass, from ``--mass-draws`` of its own samples
+per pair). The difference of two entrants' mean NLL is the difference of their expected KL divergences from
+the true posterior. Rows already in ``--out`` are not fitted again, so an interrupted run resumes.
 
 Entrants (:data:`ENTRANTS`):
 
@@ -39,13 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from heldout_nll import renormalised_nll
 
 from fmbench.arguments import parse_budget
 from fmbench.fmpe.tiers import GLU_MIN_X_DIM, tier_for
 from fmbench.method import FitContext, Posterior
 from fmbench.registry import get_method, get_task
 from fmbench.simulations import SELECTION_SEED, SimulationCache
-from fmbench.support import within_support
 from fmbench.task import Task
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]
@@ -80,23 +80,6 @@ def fit(entrant: str, task: Task, budget: int, seed: int, cache: SimulationCache
     with contextlib.redirect_stdout(io.StringIO()):  # sbi prints a line per fit
         posterior = method.fit(sims.theta, sims.x, task.prior, FitContext(budget=sims.budget, seed=seed))
     return posterior, time.perf_counter() - start
-
-
-def heldout_nll(
-    posterior: Posterior, task: Task, theta: torch.Tensor, x: torch.Tensor, draws: int
-) -> torch.Tensor:
-    """-log q(theta_i | x_i) per pair, renormalised to the prior's support where that is bounded."""
-    with torch.no_grad():
-        nll = torch.stack(
-            [-posterior.log_prob(theta[i : i + 1], x[i])[0] for i in range(len(theta))]
-        ).double()
-        far = torch.full((2, task.theta_dim), 1e6) * torch.tensor([[1.0], [-1.0]])
-        if draws and not within_support(task.prior, far).all():
-            mass = torch.stack(
-                [within_support(task.prior, posterior.sample(draws, xi)).double().mean() for xi in x]
-            )
-            nll = nll + mass.clamp_min(1.0 / draws).log()
-    return nll
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -189,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
                 if (task_name, budget, args.seed, entrant) in done:
                     continue
                 posterior, fit_s = fit(entrant, task, budget, args.seed, cache)
-                nll = heldout_nll(posterior, task, theta, x, args.mass_draws)
+                nll = renormalised_nll(posterior, task, theta, x, args.mass_draws)
                 row = {
                     "task": task_name,
                     "budget": budget,
@@ -205,9 +188,8 @@ def main(argv: list[str] | None = None) -> None:
                 with args.out.open("a", newline="") as f:
                     csv.DictWriter(f, FIELDS).writerow(row)
                 print(
-                    f"{task_name} {budget:.0e} seed {args.seed} {entrant}: fit {fit_s:.1f} s,"
-                    f" NLL {nll.mean():.3f}"
-                    f" ({posterior.cost.epochs or '-'} epochs)",
+                    f"{task_name} {budget:.0e} seed {args.seed} {entrant}: fit {fit_s:.1f} s, "
+                    f"NLL {nll.mean():.3f} ({posterior.cost.epochs or '-'} epochs)",
                     flush=True,
                 )
 

@@ -7,7 +7,8 @@ each fit's mean NLL and every method's paired difference to the first, with its 
 share of pairs where it is lower. The pairs are the first ``--pairs`` of seed 2,000,001, as in
 ``studies/select_fmpe.py``. On a prior with bounded support each fit is renormalised to it, as the
 evaluation's rejection sampling renormalises it: its in-support mass at each pair is estimated from
-``--mass-draws`` of its own samples (``fmbench.support.within_support``) and its -log added.
+``--mass-draws`` of its own samples (``fmbench.support.within_support``) and its log added
+(:func:`renormalised_nll`).
 
 The fits are the grid's own (``fmbench run ... --out OUT`` must have fitted them on this machine; fit files
 are not committed); each method runs with its default settings.
@@ -22,11 +23,13 @@ import argparse
 import math
 
 import torch
-from gaussian_linear_nll_gap import add_cell_arguments, cell_posterior, fit_nll
+from gaussian_linear_nll_gap import add_cell_arguments, cell_posterior
 
+from fmbench.method import Posterior
 from fmbench.registry import get_task
 from fmbench.simulations import SELECTION_SEED, SimulationCache
 from fmbench.support import within_support
+from fmbench.task import Task
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,15 +44,16 @@ def main(argv: list[str] | None = None) -> None:
     held = SimulationCache(args.sim_cache or args.out / "simulations").get(
         get_task(args.task), SELECTION_SEED, max(args.pairs, 5_000)
     )
+    task = get_task(args.task)
     theta, x = held.theta[: args.pairs], held.x[: args.pairs]
     print(f"{args.task}, budget {args.budget}, {len(theta)} held-out pairs")
     first: tuple[str, torch.Tensor] | None = None
     for name in args.methods:
-        nll = fit_nll(args.out, args.task, name, args.budget, args.seed, theta, x)
-        if nll is None:
+        posterior = cell_posterior(args.out, args.task, name, args.budget, args.seed)
+        if posterior is None:
             print(f"{name}: no fit in {args.out}")
             continue
-        nll = nll.double() + _log_mass(args, name, x)
+        nll = renormalised_nll(posterior, task, theta, x, args.mass_draws)
         text = f"{name}: NLL {nll.mean():.3f} +- {nll.std() / math.sqrt(len(nll)):.3f}"
         if first is None:
             first = (name, nll)
@@ -62,22 +66,23 @@ def main(argv: list[str] | None = None) -> None:
         print(text, flush=True)
 
 
-def _log_mass(args: argparse.Namespace, name: str, x: torch.Tensor) -> torch.Tensor:
-    """log of the fit's mass inside the prior's support at each x (0 where the support is all of R^D)."""
-    task = get_task(args.task)
-    if (
-        args.mass_draws == 0
-        or within_support(
-            task.prior, torch.full((2, task.theta_dim), 1e6) * torch.tensor([[1.0], [-1.0]])
-        ).all()
-    ):
-        return torch.zeros(len(x), dtype=torch.float64)
-    posterior = cell_posterior(args.out, args.task, name, args.budget, args.seed)
+def renormalised_nll(
+    posterior: Posterior, task: Task, theta: torch.Tensor, x: torch.Tensor, mass_draws: int
+) -> torch.Tensor:
+    """-log q(theta_i | x_i) per pair (float64), plus the log of the fit's mass inside the prior's support at
+    each x_i from ``mass_draws`` of its samples (nothing where the support is all of R^D or ``mass_draws`` is
+    0)."""
     with torch.no_grad():
+        nll = torch.stack(
+            [-posterior.log_prob(theta[i : i + 1], x[i])[0] for i in range(len(theta))]
+        ).double()
+        far = torch.full((2, task.theta_dim), 1e6) * torch.tensor([[1.0], [-1.0]])
+        if mass_draws == 0 or within_support(task.prior, far).all():
+            return nll
         mass = torch.stack(
-            [within_support(task.prior, posterior.sample(args.mass_draws, xi)).double().mean() for xi in x]
+            [within_support(task.prior, posterior.sample(mass_draws, xi)).double().mean() for xi in x]
         )
-    return mass.clamp_min(1.0 / args.mass_draws).log()
+    return nll + mass.clamp_min(1.0 / mass_draws).log()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from fmbench.arguments import parse_budget, parse_setting, settings_by_method
+from fmbench.arguments import add_settings_option, parse_budget, settings_by_method
 from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.train import fixed_noise_loss, sample_time, split_indices
 from fmbench.method import FitContext
@@ -248,14 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=4, help="noise draws per held-out simulation")
     parser.add_argument("--sim-cache", type=Path, default=Path("results/fmpe_grid/simulations"))
     parser.add_argument("--out", type=Path, default=Path("studies/results/fmpe_selection.csv"))
-    parser.add_argument(
-        "--set",
-        type=parse_setting,
-        action="append",
-        default=[],
-        metavar="fmpe.NAME=VALUE",
-        help="a setting of every candidate (the candidate's own win)",
-    )
+    add_settings_option(parser, "a setting of every candidate (the candidate's own win)", "fmpe.NAME=VALUE")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--nll-pairs", type=int, default=1000, help="held-out pairs of the NLL")
     parser.add_argument("--summary-only", action="store_true")

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
-from fmbench.arguments import parse_budget, parse_setting, settings_by_method
+from fmbench.arguments import add_settings_option, parse_budget, settings_by_method
 from fmbench.registry import get_method, get_task
 from fmbench.results import Cell
 from fmbench.simulations import SELECTION_SEED, SimulationCache
@@ -69,13 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=parse_budget, default=10_000)
     parser.add_argument("--seed", type=int, default=1, help="the grid cell's seed")
     parser.add_argument("--out", type=Path, default=Path("results/fmpe_grid"), help="the grid's folder")
-    parser.add_argument(
-        "--set",
-        type=parse_setting,
-        action="append",
-        default=[],
-        metavar="METHOD.NAME=VALUE",
-        help="the settings the cell was run with (they decide its hash), as for fmbench run",
+    add_settings_option(
+        parser, "the settings the cell was run with (they decide its hash), as for fmbench run"
     )
     parser.add_argument(
         "--sim-cache", type=Path, help="the run's simulation cache (default: OUT/simulations)"
