@@ -58,10 +58,13 @@ PAPER: dict[str, object] = {
     "early_stopping_patience": 7,
     "time_prior_exponent": 4.0,
 }
-#: Candidate name -> ``fmpe`` setting overrides. ``tier`` is the shipped default (``fmbench.fmpe.tiers``).
+#: Candidate name -> ``fmpe`` setting overrides. ``tier`` is the shipped default (``fmbench.fmpe.tiers``);
+#: at 1e4 that was the selection ``tier_four`` names until 2026-12 (``NOTES.md``, "One network at 1e4"), so
+#: the 1e4 studies that name ``tier`` are remade with ``tier_four``.
 CANDIDATES: dict[str, dict[str, object]] = {
     "small": {"hidden_features": (64, 64, 64, 64)},
     "tier": {},
+    "tier_four": {"time_prior_exponent": (1.0, 4.0), "conditioning": ("concat", "glu")},
     "large": {"hidden_features": LARGE},
     "alpha0": {"time_prior_exponent": 0.0},
     "alpha1": {"time_prior_exponent": 1.0},

@@ -196,14 +196,15 @@ def test_several_batch_sizes_are_a_selection_and_bad_ones_are_named() -> None:
     assert [c.train.batch_size for c in several.values()] == [32, 64]
 
 
-def test_the_1e3_tier_selects_among_batch_sizes_and_alphas() -> None:
+def test_the_1e3_tier_selects_among_batch_sizes_and_alphas_and_larger_budgets_fit_one_network() -> None:
     labels = list(FmpeConfig().candidates(1000, 2))
     assert labels == [
         f"time_prior_exponent={alpha} batch_size={batch}" for alpha in (0.0, 1.0, 4.0) for batch in (64, 256)
     ]
-    assert list(FmpeConfig().candidates(10_000, 2)) == [
-        f"time_prior_exponent={alpha} conditioning={how}" for alpha in (1.0, 4.0) for how in ("concat", "glu")
-    ]
+    for budget in (10_000, 100_000):
+        for x_dim, conditioning in ((2, "concat"), (GLU_MIN_X_DIM, "glu")):
+            (network,) = FmpeConfig().candidates(budget, x_dim).values()
+            assert (network.conditioning, network.train.time_prior_exponent) == (conditioning, 1.0)
 
 
 def test_several_conditionings_are_a_selection_and_bad_ones_are_named() -> None:
@@ -222,7 +223,8 @@ def test_several_conditionings_are_a_selection_and_bad_ones_are_named() -> None:
 def test_conditioning_by_observation_length_where_the_tier_sets_none() -> None:
     assert FmpeConfig().resolved(1000, GLU_MIN_X_DIM).conditioning == "glu"
     assert FmpeConfig().resolved(1000, GLU_MIN_X_DIM - 1).conditioning == "concat"
-    assert tier_for(10_000).conditioning_for(100) == Candidates(("concat", "glu"))
+    assert tier_for(10_000).conditioning_for(100) == "glu"
+    assert tier_for(1_000).batch_size == Candidates((64, 256))
 
 
 def test_a_candidate_holds_one_value_per_setting() -> None:

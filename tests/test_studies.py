@@ -285,6 +285,11 @@ def test_equal_cost_fits_each_entrant_once_and_summarizes(
     }
     assert one(10_000, get_task("sir")) == {"time_prior_exponent": 1.0, "conditioning": "concat"}
     assert one(10_000, get_task("bernoulli_glm_raw"))["conditioning"] == "glu"  # 100 entries
+    selection = equal.ENTRANTS["fmpe"][1]
+    assert selection(1_000, get_task("two_moons")) == {}  # the 1e3 tier's six candidates
+    (network,) = get_method("fmpe", one(10_000, get_task("sir"))).config.candidates(10_000, 2).values()
+    four = get_method("fmpe", selection(10_000, get_task("sir"))).config.candidates(10_000, 2)
+    assert len(four) == 4 and network.conditioning == "concat"
     tiny = {
         "npe_nsf": ("npe_nsf", lambda budget, task: {"max_num_epochs": 2}),
         "fmpe": ("fmpe", lambda budget, task: TINY),

@@ -223,8 +223,8 @@ class FlowConfig(MethodConfig, ABC):
         combination of the selectable settings' candidates, by a label naming the values that vary
         (``""`` for a single network).
 
-        >>> list(FmpeConfig(time_prior_exponent=Candidates((1.0, 4.0))).candidates(10_000, 2))[:2]
-        ['time_prior_exponent=1.0 conditioning=concat', 'time_prior_exponent=1.0 conditioning=glu']
+        >>> list(FmpeConfig(time_prior_exponent=Candidates((1.0, 4.0))).candidates(10_000, 2))
+        ['time_prior_exponent=1.0', 'time_prior_exponent=4.0']
         """
         r = self.resolved(budget, x_dim)
         hidden, epochs = r.hidden_features, r.max_epochs

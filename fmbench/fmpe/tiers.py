@@ -9,12 +9,15 @@ simulations only, with the commands: ``studies/NOTES.md``.
 budget   hidden_features             batch     epochs  patience     alpha      conditioning
 =======  ==========================  ========  ======  ===========  =========  ============
 <= 3e3   64,128,128,128,64           64 | 256  3000    30 / 100     0 | 1 | 4  by x_dim
-<= 3e4   64,128,128,128,64           128       1000    15 / 40      1 | 4      concat | glu
+<= 3e4   64,128,128,128,64           128       1000    15 / 40      1          by x_dim
 larger   64,128,256,256,256,128,64   256       300     5 / 15       1          by x_dim
 =======  ==========================  ========  ======  ===========  =========  ============
 
-(patience: of the learning-rate plateau / of early stopping, in epochs; alpha 1 above 3e4, not the paper's
-4: ``studies/NOTES.md``, "Time prior at 1e5".)
+(patience: of the learning-rate plateau / of early stopping, in epochs; alpha 1 above 3e3, not the paper's
+4: ``studies/NOTES.md``, "Time prior α" and "Time prior at 1e5".) Above 3e3 a fit trains one network:
+the four candidates (alpha 1 or 4, concat or glu) that the 1e4 tier selected from until 2026-12 cost about
+twice npe_nsf's fit time for 0.01-0.08 nats of held-out NLL (``studies/NOTES.md``, "What fmpe's fit time
+buys" and "One network at 1e4").
 No tier races its candidates by successive halving (``halving_epochs`` 0): at 1e3 it halved the fit time
 and lost two_moons' best candidate (``studies/NOTES.md``).
 ``a | b``: :class:`~fmbench.fmpe.selection.Candidates`, one fit each, the lowest validation NLL kept.
@@ -96,16 +99,7 @@ BUDGET_TIERS: tuple[BudgetTier, ...] = (
         Candidates((0.0, 1.0, 4.0)),
         ByObservationLength(),
     ),
-    BudgetTier(
-        30_000,
-        (64, 128, 128, 128, 64),
-        128,
-        1000,
-        15,
-        40,
-        Candidates((1.0, 4.0)),
-        Candidates(("concat", "glu")),
-    ),
+    BudgetTier(30_000, (64, 128, 128, 128, 64), 128, 1000, 15, 40, 1.0, ByObservationLength()),
     BudgetTier(float("inf"), (64, 128, 256, 256, 256, 128, 64), 256, 300, 5, 15, 1.0, ByObservationLength()),
 )
 
