@@ -16,8 +16,8 @@ larger   64,128,256,256,256,128,64   256       300     5 / 15       1          b
 (patience: of the learning-rate plateau / of early stopping, in epochs; alpha 1 above 3e3, not the paper's
 4: ``studies/NOTES.md``, "Time prior α" and "Time prior at 1e5".) Above 3e3 a fit trains one network:
 the four candidates (alpha 1 or 4, concat or glu) that the 1e4 tier selected from until 2026-12 cost about
-twice npe_nsf's fit time for 0.01-0.08 nats of held-out NLL (``studies/NOTES.md``, "What fmpe's fit time
-buys" and "One network at 1e4").
+twice npe_nsf's fit time, where one takes about half, for 0.01-0.08 nats of held-out NLL and 0.02 of C2ST
+on average (``studies/NOTES.md``, "What fmpe's fit time buys" and "One network at 1e4").
 No tier races its candidates by successive halving (``halving_epochs`` 0): at 1e3 it halved the fit time
 and lost two_moons' best candidate (``studies/NOTES.md``).
 ``a | b``: :class:`~fmbench.fmpe.selection.Candidates`, one fit each, the lowest validation NLL kept.
