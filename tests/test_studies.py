@@ -302,7 +302,7 @@ def test_equal_cost_fits_each_entrant_once_and_summarizes(
     equal.main(argv)
     written = rows(out)
     assert [r["entrant"] for r in written] == ["npe_nsf", "fmpe", "fmpe_one"]
-    assert all(float(r["fit_s"]) > 0 and r["pairs"] == "3" for r in written)
+    assert all(float(r["fit_s"]) >= 0 and r["pairs"] == "3" for r in written)  # 0.00: a tiny, warm fit
     equal.main(argv)  # every row is there: nothing is fitted again
     assert len(rows(out)) == 3
     capsys.readouterr()
