@@ -36,6 +36,7 @@ import contextlib
 import csv
 import io
 import math
+import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -120,10 +121,12 @@ def summarize(rows: list[dict[str, str]]) -> str:
             seeds = sorted(set(entrants.get(entrant, {})) & set(base))
             if not seeds:
                 continue
-            fit_s, base_s = (_mean([float(e[s]["fit_s"]) for s in seeds]) for e in (entrants[entrant], base))
-            nll = _mean([float(entrants[entrant][s]["nll"]) for s in seeds])
+            fit_s, base_s = (
+                statistics.mean([float(e[s]["fit_s"]) for s in seeds]) for e in (entrants[entrant], base)
+            )
+            nll = statistics.mean([float(entrants[entrant][s]["nll"]) for s in seeds])
             diff = [float(entrants[entrant][s]["nll"]) - float(base[s]["nll"]) for s in seeds]
-            versus = "" if entrant == "npe_nsf" else f"{_mean(diff):+.3f}"
+            versus = "" if entrant == "npe_nsf" else f"{statistics.mean(diff):+.3f}"
             if versus and len(diff) > 1:
                 versus += f" ± {_se(diff):.3f}"
             lines.append(
@@ -141,13 +144,8 @@ def summarize(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _se(values: list[float]) -> float:
-    mean = _mean(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+    return statistics.stdev(values) / math.sqrt(len(values))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -139,8 +139,11 @@ def fit_nll(
 ) -> torch.Tensor | None:
     """``-log q(theta | x)`` per pair under the grid cell's fit, or ``None`` where there is no fit."""
     posterior = cell_posterior(out, task, method_name, budget, seed)
-    if posterior is None:
-        return None
+    return None if posterior is None else pairwise_nll(posterior, theta, x)
+
+
+def pairwise_nll(posterior: Posterior, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``-log q(theta_i | x_i)`` per pair, each pair on its own observation."""
     with torch.no_grad():
         return torch.stack([-posterior.log_prob(theta[i : i + 1], x[i])[0] for i in range(len(theta))])
 

@@ -23,7 +23,7 @@ import argparse
 import math
 
 import torch
-from gaussian_linear_nll_gap import add_cell_arguments, cell_posterior
+from gaussian_linear_nll_gap import add_cell_arguments, cell_posterior, pairwise_nll
 
 from fmbench.method import Posterior
 from fmbench.registry import get_task
@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    held = SimulationCache(args.sim_cache or args.out / "simulations").get(
-        get_task(args.task), SELECTION_SEED, max(args.pairs, 5_000)
-    )
     task = get_task(args.task)
+    held = SimulationCache(args.sim_cache or args.out / "simulations").get(
+        task, SELECTION_SEED, max(args.pairs, 5_000)
+    )
     theta, x = held.theta[: args.pairs], held.x[: args.pairs]
     print(f"{args.task}, budget {args.budget}, {len(theta)} held-out pairs")
     first: tuple[str, torch.Tensor] | None = None
@@ -72,13 +72,11 @@ def renormalised_nll(
     """-log q(theta_i | x_i) per pair (float64), plus the log of the fit's mass inside the prior's support at
     each x_i from ``mass_draws`` of its samples (nothing where the support is all of R^D or ``mass_draws`` is
     0)."""
+    nll = pairwise_nll(posterior, theta, x).double()
+    far = torch.full((2, task.theta_dim), 1e6) * torch.tensor([[1.0], [-1.0]])
+    if mass_draws == 0 or within_support(task.prior, far).all():
+        return nll
     with torch.no_grad():
-        nll = torch.stack(
-            [-posterior.log_prob(theta[i : i + 1], x[i])[0] for i in range(len(theta))]
-        ).double()
-        far = torch.full((2, task.theta_dim), 1e6) * torch.tensor([[1.0], [-1.0]])
-        if mass_draws == 0 or within_support(task.prior, far).all():
-            return nll
         mass = torch.stack(
             [within_support(task.prior, posterior.sample(mass_draws, xi)).double().mean() for xi in x]
         )
