@@ -56,6 +56,22 @@ def test_networks_stacked_give_each_its_own_velocity_and_gradient(conditioning: 
         )
 
 
+def test_a_stack_step_gives_only_its_own_gradients() -> None:
+    """The stacked tensors persist between steps: each step's gradients must not add to the last's."""
+    torch.manual_seed(0)
+    nets = [VectorField(2, 3, (8,)) for _ in range(2)]
+    stack = _Stack(nets[0])
+    stack.bind(nets)
+    t, theta_t, x = torch.rand(2, 4, 1), torch.randn(2, 4, 2), torch.randn(4, 3)
+    for _ in range(2):
+        stack(t, theta_t, x).pow(2).sum().backward()
+        stack.pass_gradients()
+    twice = nets[1].output.weight.grad.clone()
+    nets[1].zero_grad()
+    nets[1](t[1], theta_t[1], x).pow(2).sum().backward()
+    assert torch.allclose(twice, nets[1].output.weight.grad, atol=1e-6)
+
+
 def test_a_stack_updates_its_networks_in_place_and_gives_them_back_their_own_parameters() -> None:
     torch.manual_seed(0)
     nets = [VectorField(2, 2, (8,)) for _ in range(3)]

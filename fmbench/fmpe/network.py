@@ -34,8 +34,8 @@ CONDITIONINGS = ("concat", "glu", "glu_theta")
 
 class _Linear(nn.Linear):
     """:class:`torch.nn.Linear` that also takes the weights of ``K`` networks at once: with a weight
-    ``(K, out, in)`` and a bias ``(K, out)`` (as :func:`torch.func.functional_call` passes them when the
-    networks of a group train together, :mod:`fmbench.fmpe.train`), inputs ``(K, B, in)`` or ``(B, in)``
+    ``(K, out, in)`` and a bias ``(K, out)`` (as the stacked copy holds them when the networks of a group
+    train together, :mod:`fmbench.fmpe.train`), inputs ``(K, B, in)`` or ``(B, in)``
     give ``(K, B, out)``."""
 
     def forward(self, h: Tensor) -> Tensor:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.path import ProbPath
@@ -33,7 +32,10 @@ from fmbench.fmpe.path import ProbPath
 #: group set up before any trains, and training in rounds that resume (:class:`TrainingGroup`, for the
 #: successive halving of :mod:`fmbench.fmpe.method`). The stacked parameters of :class:`_Stack`, which
 #: replaced mapping the forward pass over the networks with :func:`torch.func.vmap`, train the same networks
-#: bit for bit (checked on whole fits at 1e3 and 1e4, with halving and with dropout), so they kept version 3.
+#: bit for bit (checked on whole fits at 1e3 and 1e4, with halving and with dropout), so they kept version 3;
+#: so does the stacked copy holding those parameters instead of :func:`torch.func.functional_call` swapping
+#: them in at every step (2026-12-06: whole 1e3 fits of bernoulli_glm and two_moons, and short fits with
+#: glu, fmpe_vp, halving, dropout and one network at 1e4, give the same weights and samples).
 TRAINING_VERSION = 3
 
 
@@ -237,31 +239,36 @@ class _Stack:
     """The networks of one group as one computation: each parameter of the ``K`` networks lives in one
     ``(K, ...)`` tensor, of which the networks' own parameters are the slices (so each keeps its own
     optimizer, schedule and best weights, and its own forward pass for validation), and one forward pass
-    of the network's own ``forward`` on those tensors (:func:`torch.func.functional_call`, the layers
-    apply stacked weights as batched matrix products) serves all ``K``. The same arithmetic as ``K``
-    separate passes, without the per-step copies and the mapping of the forward pass over the networks with
-    :func:`torch.func.vmap` that it replaced (which trained the same networks, bit for bit)."""
+    of a copy of the network whose parameters are those tensors serves all ``K`` (the layers apply stacked
+    weights as batched matrix products). The same arithmetic as ``K`` separate passes, without the
+    per-step copies and the mapping of the forward pass over the networks with :func:`torch.func.vmap`
+    that it replaced (which trained the same networks, bit for bit); the copy holds the stacked tensors
+    while they are bound, so a step neither swaps parameters in and out (as
+    :func:`torch.func.functional_call`, used until 2026-12, did: a tenth of a 1e3 fit's time) nor sets the
+    copy's training mode unless it changed (the same networks, bit for bit)."""
 
     def __init__(self, net: VectorField) -> None:
         self.base = copy.deepcopy(net).to("meta")
         self.names = [name for name, _ in net.named_parameters()]
         self.nets: list[VectorField] = []
         self.params: list[dict[str, nn.Parameter]] = []
-        self.storage: dict[str, Tensor] = {}
-        self.leaves: dict[str, Tensor] = {}
+        self.storage: dict[str, nn.Parameter] = {}
 
     def bind(self, nets: list[VectorField]) -> None:
         """Makes ``nets`` the stack (a no-op if they already are; networks it held before get their own
-        parameters back): their current parameters are copied into the stacked tensors, and each
-        network's parameters become views of its slice."""
+        parameters back): their current parameters are copied into the stacked tensors, which become the
+        copy's parameters, and each network's parameters become views of its slice."""
         if nets == self.nets:  # modules compare by identity
             return
         self.release()
         self.params = [dict(net.named_parameters()) for net in nets]
-        self.storage = {name: torch.stack([p[name].detach() for p in self.params]) for name in self.names}
-        for k, params in enumerate(self.params):
-            for name in self.names:
-                params[name].data = self.storage[name][k]
+        for name in self.names:
+            stacked = nn.Parameter(torch.stack([p[name].detach() for p in self.params]))
+            owner, _, attribute = name.rpartition(".")
+            setattr(self.base.get_submodule(owner), attribute, stacked)
+            self.storage[name] = stacked
+            for k, params in enumerate(self.params):
+                params[name].data = stacked.detach()[k]
         self.nets = list(nets)
 
     def release(self) -> None:
@@ -269,21 +276,23 @@ class _Stack:
         for params in self.params:
             for p in params.values():
                 p.data = p.data.clone()
-        self.nets, self.params, self.storage, self.leaves = [], [], {}, {}
+        self.nets, self.params, self.storage = [], [], {}
 
     def __call__(self, t: Tensor, theta_t: Tensor, x: Tensor) -> Tensor:
         """Velocities ``(K, B, D)`` of the bound networks at ``t`` ``(K, B, 1)``, ``theta_t`` ``(K, B, D)``,
         given one ``x`` ``(B, x_dim)`` for all; :meth:`pass_gradients` hands each its share after
         ``backward``."""
-        self.leaves = {name: s.detach().requires_grad_() for name, s in self.storage.items()}
-        self.base.train(self.nets[0].training)
-        return functional_call(self.base, self.leaves, (t, theta_t, x))
+        for stacked in self.storage.values():
+            stacked.grad = None
+        if self.base.training != self.nets[0].training:
+            self.base.train(self.nets[0].training)
+        return self.base(t, theta_t, x)
 
     def pass_gradients(self) -> None:
         """Sets each network's parameter gradients to its slice of the stacked gradients."""
-        for name, leaf in self.leaves.items():
+        for name, stacked in self.storage.items():
             for k, params in enumerate(self.params):
-                params[name].grad = None if leaf.grad is None else leaf.grad[k]
+                params[name].grad = None if stacked.grad is None else stacked.grad[k]
 
 
 def _train_step(
