@@ -21,9 +21,11 @@ from pathlib import Path
 import torch
 
 from fmbench.arguments import parse_budget
+from fmbench.method import Posterior
 from fmbench.paths import fitted_posterior
 from fmbench.registry import get_task
 from fmbench.support import sample_within_prior
+from fmbench.task import Task
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]
 BUDGETS = [1_000, 10_000]
@@ -40,13 +42,19 @@ def sample_seconds(
     """
     task = get_task(task_name)
     posterior = fitted_posterior(out, task_name, method, budget, seed)
+    return draw_seconds(posterior, task, observation, num, repeats), posterior.passes_per_sample
+
+
+def draw_seconds(posterior: Posterior, task: Task, observation: int, num: int, repeats: int) -> float:
+    """Best wall time of ``repeats`` draws of ``num`` samples within the prior from ``posterior`` at the
+    task's observation ``observation``, as an evaluation draws them (also used by bench_fit_cost.py)."""
     x_o = task.observation(observation)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         sample_within_prior(posterior, task.prior, num, x_o)
         best = min(best, time.perf_counter() - start)
-    return best, posterior.passes_per_sample
+    return best
 
 
 def _shown(row: dict[str, object], method: str) -> str:
