@@ -218,6 +218,8 @@ def test_several_conditionings_are_a_selection_and_bad_ones_are_named() -> None:
     for bad in ("film", "concat,film", [], ["glu", 3]):
         with pytest.raises(ConfigError, match="conditioning.*concat, glu"):
             read(conditioning=bad)
+    with pytest.raises(ConfigError, match=r"got '\[concat,glu\]'"):  # the text as written, not its repr
+        read(conditioning="[concat,glu]")
 
 
 def test_conditioning_by_observation_length_where_the_tier_sets_none() -> None:

@@ -79,10 +79,11 @@ def _require_options(value: object, name: str, valid: Callable[[object], bool], 
     if isinstance(value, ByBudget):
         return
     values = value.values if isinstance(value, Candidates) else (value,)
+    shown = ",".join(map(str, values)) if isinstance(value, Candidates) else value  # as it was written
     require(
         len(values) > 0 and all(map(valid, values)),
         name,
-        f"must be 'auto', {what} or several of them, got {value!r}",
+        f"must be 'auto', {what} or several of them, got {shown!r}",
     )
 
 
