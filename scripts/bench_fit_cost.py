@@ -9,9 +9,9 @@ samples of observation 1 within the prior, as an evaluation draws them (best of 
 ``bench_sample_cost.py`` times saved fits; network passes per sample in brackets). Run it on an otherwise
 idle machine: timings taken while other work shares the cores say little.
 
-    python scripts/bench_fit_cost.py                          # the FMPE grid's ten cells (~30 minutes)
+    python scripts/bench_fit_cost.py                          # the FMPE grid's ten cells (~15 minutes)
     python scripts/bench_fit_cost.py --budgets 1e3 --also sbi_fmpe --csv fit_cost.csv
-    python scripts/bench_fit_cost.py --also sbi_fmpe --sample          # fit and sample times (~40 minutes)
+    python scripts/bench_fit_cost.py --also sbi_fmpe --sample          # fit and sample times (~20 minutes)
     python scripts/bench_fit_cost.py --set fmpe.time_prior_exponent=1 --set fmpe.conditioning=concat
 """
 

@@ -244,7 +244,7 @@ class _Stack:
     per-step copies and the mapping of the forward pass over the networks with :func:`torch.func.vmap`
     that it replaced (which trained the same networks, bit for bit); the copy holds the stacked tensors
     while they are bound, so a step neither swaps parameters in and out (as
-    :func:`torch.func.functional_call`, used until 2026-12, did: a tenth of a 1e3 fit's time) nor sets the
+    :func:`torch.func.functional_call`, used until 2026-12, did: about 4% of a 1e3 fit's time) nor sets the
     copy's training mode unless it changed (the same networks, bit for bit)."""
 
     def __init__(self, net: VectorField) -> None:
