@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_sample_cost import draw_seconds  # a sibling script (scripts/ is this script's import path)
+from bench_sample_cost import (  # a sibling script (scripts/ is this script's import path)
+    draw_seconds,
+    with_passes,
+)
 
 from fmbench.arguments import add_settings_option, parse_budget, settings_by_method
 from fmbench.method import ConfigError, FitContext, Posterior
@@ -59,11 +62,6 @@ def fit_seconds(
     with contextlib.redirect_stdout(io.StringIO()):  # sbi prints a line per fit
         posterior = method.fit(sims.theta, sims.x, task.prior, FitContext(budget=sims.budget, seed=seed))
     return time.perf_counter() - start, posterior
-
-
-def _sample_cell(seconds: float, passes: float | None) -> str:
-    """Sample seconds with the passes per sample in brackets (none for a single-pass flow)."""
-    return f"{seconds:.2f}" + (f" ({passes:.0f})" if passes else "")
 
 
 def main() -> None:
@@ -125,7 +123,7 @@ def main() -> None:
                         posterior, get_task(task), SAMPLE_OBSERVATION, SAMPLE_NUM, SAMPLE_REPEATS
                     )
                     row[f"sample_{m}"], row[f"passes_{m}"] = drawn, posterior.passes_per_sample
-                    samples += f"{_sample_cell(drawn, posterior.passes_per_sample):>20}"
+                    samples += f"{with_passes(drawn, posterior.passes_per_sample):>20}"
             row["ratio"] = row["fmpe"] / row["npe_nsf"]
             rows.append(row)
             times = "".join(f"{row[m]:>10.1f}" for m in methods)

@@ -57,12 +57,17 @@ def draw_seconds(posterior: Posterior, task: Task, observation: int, num: int, r
     return best
 
 
+def with_passes(seconds: float, passes: float | None) -> str:
+    """Seconds with the network passes per sample in brackets (none where the method has no count; also
+    used by bench_fit_cost.py)."""
+    return f"{seconds:.2f}" + (f" ({passes:.0f})" if passes else "")
+
+
 def _shown(row: dict[str, object], method: str) -> str:
     """A method's seconds in a row, with its passes per sample in brackets; blank without a fit."""
     if method not in row:
         return ""
-    passes = row[f"{method}_passes"]
-    return f"{row[method]:.2f}" + (f" ({passes:.0f})" if passes else "")
+    return with_passes(row[method], row[f"{method}_passes"])  # type: ignore[arg-type]
 
 
 def main() -> None:

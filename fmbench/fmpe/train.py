@@ -242,10 +242,9 @@ class _Stack:
     of a copy of the network whose parameters are those tensors serves all ``K`` (the layers apply stacked
     weights as batched matrix products). The same arithmetic as ``K`` separate passes, without the
     per-step copies and the mapping of the forward pass over the networks with :func:`torch.func.vmap`
-    that it replaced (which trained the same networks, bit for bit); the copy holds the stacked tensors
-    while they are bound, so a step neither swaps parameters in and out (as
-    :func:`torch.func.functional_call`, used until 2026-12, did: about 4% of a 1e3 fit's time) nor sets the
-    copy's training mode unless it changed (the same networks, bit for bit)."""
+    that it replaced (which trained the same networks, bit for bit). The copy holds the stacked tensors
+    while they are bound, so a step swaps no parameters in and out and sets the copy's training mode only
+    when it changed."""
 
     def __init__(self, net: VectorField) -> None:
         self.base = copy.deepcopy(net).to("meta")
@@ -282,7 +281,7 @@ class _Stack:
         """Velocities ``(K, B, D)`` of the bound networks at ``t`` ``(K, B, 1)``, ``theta_t`` ``(K, B, D)``,
         given one ``x`` ``(B, x_dim)`` for all; :meth:`pass_gradients` hands each its share after
         ``backward``."""
-        for stacked in self.storage.values():
+        for stacked in self.storage.values():  # not Module.zero_grad, which walks the module tree each step
             stacked.grad = None
         if self.base.training != self.nets[0].training:
             self.base.train(self.nets[0].training)
