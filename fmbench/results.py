@@ -53,6 +53,9 @@ class ResultRow:
     num_parameters: int | None = None
     passes_per_sample: float | None = None
     log_prob_s: float | None = None
+    c2st_s: float | None = None
+    mmd_s: float | None = None
+    nltp_s: float | None = None
     peak_memory_mb: float | None = None
     num_samples: int | None = None
     method_config_hash: str = ""
