@@ -5,7 +5,7 @@ A plugin registers its entries with the decorators of :mod:`fmbench.registry` wh
 or entry point that fails to load raises :class:`PluginError` with one line naming it (and the line of
 the file where it failed). A plugin file is kept in ``sys.modules`` under ``fmbench_plugin_<stem>``, so the
 posteriors it defines pickle, and load again in any process that loaded the same file (worker processes
-do, see :class:`fmbench.jobs.WorkerSetup`).
+do, see :class:`fmbench.run.jobs.WorkerSetup`).
 """
 
 from __future__ import annotations

@@ -31,10 +31,10 @@ from bench_sample_cost import (  # a sibling script (scripts/ is this script's i
     with_passes,
 )
 
-from fmbench.arguments import add_settings_option, parse_budget, settings_by_method
+from fmbench.cli.arguments import add_settings_option, parse_budget, settings_by_method
 from fmbench.method import ConfigError, FitContext, Posterior
 from fmbench.registry import get_method, get_task
-from fmbench.simulations import SimulationCache
+from fmbench.run.simulations import SimulationCache
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]
 BUDGETS = [1_000, 10_000]

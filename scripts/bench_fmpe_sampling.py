@@ -25,7 +25,7 @@ from fmbench.fmpe.ode import OdeSettings
 from fmbench.method import FitContext
 from fmbench.metrics import c2st
 from fmbench.registry import get_method, get_task
-from fmbench.simulations import SimulationCache
+from fmbench.run.simulations import SimulationCache
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 For every cell (task, budget, method; seed 1, each method's default settings) whose fit a run left in OUT,
 NUM samples of each observation are drawn within the prior exactly as an evaluation draws them
-(``fmbench.support.sample_within_prior``: outside-prior draws rejected and redrawn), on one torch thread,
+(``fmbench.run.support.sample_within_prior``: outside-prior draws rejected and redrawn), on one torch thread,
 and the wall time is taken (best of REPEATS). It prints one line per cell with each method's seconds and
 network passes per sample, and fmpe's ratio to the other methods. Run it on an otherwise idle machine;
 the grid's own ``sample_s`` rows are taken under whatever else the machine ran.
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from fmbench.arguments import parse_budget
+from fmbench.cli.arguments import parse_budget
 from fmbench.method import Posterior
-from fmbench.paths import fitted_posterior
 from fmbench.registry import get_task
-from fmbench.support import sample_within_prior
+from fmbench.report.paths import fitted_posterior
+from fmbench.run.support import sample_within_prior
 from fmbench.task import Task
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]

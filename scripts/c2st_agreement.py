@@ -113,7 +113,7 @@ def _runner_fit(runs: Path, task: str, method: str, budget: int) -> Path | None:
 def _runner_samples(fit_path: Path, task_name: str, n: int) -> Callable[[], tuple[Tensor, Tensor]]:
     def draw() -> tuple[Tensor, Tensor]:
         from fmbench.registry import get_task
-        from fmbench.support import sample_within_prior
+        from fmbench.run.support import sample_within_prior
 
         task = get_task(task_name)
         fit = torch.load(fit_path, weights_only=False)  # our own file, written by the runner

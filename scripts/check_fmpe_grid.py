@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmbench.results import load_results
+from fmbench.run.results import load_results
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]
 BUDGETS = [1000, 10000]

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from gaussian_linear_nll_gap import BOUND, cell_posterior, true_posterior_sample
 
-from fmbench.arguments import parse_budget, parse_observations
+from fmbench.cli.arguments import parse_budget, parse_observations
 from fmbench.method import Posterior
 from fmbench.metrics.c2st import c2st
 from fmbench.registry import get_task

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from fmbench.registry import get_task
-from fmbench.support import within_support
+from fmbench.run.support import within_support
 
 
 def _row(label: str, values: torch.Tensor) -> str:

@@ -46,11 +46,11 @@ from typing import Any
 import torch
 from heldout_nll import renormalised_nll
 
-from fmbench.arguments import parse_budget
+from fmbench.cli.arguments import parse_budget
 from fmbench.fmpe.tiers import GLU_MIN_X_DIM, tier_for
 from fmbench.method import FitContext, Posterior
 from fmbench.registry import get_method, get_task
-from fmbench.simulations import SELECTION_SEED, SimulationCache
+from fmbench.run.simulations import SELECTION_SEED, SimulationCache
 from fmbench.task import Task
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]

@@ -31,15 +31,15 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from fmbench.arguments import parse_budget, parse_observations, parse_setting, settings_by_method
-from fmbench.evaluation import evaluate
+from fmbench.cli.arguments import parse_budget, parse_observations, parse_setting, settings_by_method
 from fmbench.fmpe.config import Candidate
 from fmbench.fmpe.method import FlowPosterior, Fmpe, validation_nll
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.train import Standardizer, split_indices
 from fmbench.method import FitContext
 from fmbench.registry import get_method, get_task
-from fmbench.simulations import SELECTION_SEED, SimulationCache
+from fmbench.run.evaluation import evaluate
+from fmbench.run.simulations import SELECTION_SEED, SimulationCache
 
 #: Network k starts from this seed plus k.
 INIT_SEED = 100

@@ -32,11 +32,11 @@ import pandas as pd
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from fmbench.arguments import parse_budget, parse_observations
+from fmbench.cli.arguments import parse_budget, parse_observations
 from fmbench.method import Posterior
 from fmbench.registry import get_method, get_task
-from fmbench.results import Cell, load_results
-from fmbench.simulations import SELECTION_SEED, SimulationCache
+from fmbench.run.results import Cell, load_results
+from fmbench.run.simulations import SELECTION_SEED, SimulationCache
 
 #: The true posterior's covariance on gaussian_linear is this times the identity.
 POSTERIOR_VARIANCE = 0.05

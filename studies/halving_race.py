@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from fmbench.arguments import parse_budget, parse_setting, settings_by_method
+from fmbench.cli.arguments import parse_budget, parse_setting, settings_by_method
 from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.network import VectorField
 from fmbench.fmpe.train import Standardizer, TrainingGroup, split_indices
 from fmbench.registry import get_method, get_task
-from fmbench.simulations import SELECTION_SEED, SimulationCache
+from fmbench.run.simulations import SELECTION_SEED, SimulationCache
 
 FIELDS = ["task", "budget", "seed", "candidate", "epoch", "trained_epochs", "val_nll", "heldout_nll"]
 

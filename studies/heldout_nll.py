@@ -7,7 +7,7 @@ each fit's mean NLL and every method's paired difference to the first, with its 
 share of pairs where it is lower. The pairs are the first ``--pairs`` of seed 2,000,001, as in
 ``studies/select_fmpe.py``. On a prior with bounded support each fit is renormalised to it, as the
 evaluation's rejection sampling renormalises it: its in-support mass at each pair is estimated from
-``--mass-draws`` of its own samples (``fmbench.support.within_support``) and its log added
+``--mass-draws`` of its own samples (``fmbench.run.support.within_support``) and its log added
 (:func:`renormalised_nll`).
 
 The fits are the grid's own (``fmbench run ... --out OUT`` must have fitted them on this machine; fit files
@@ -27,8 +27,8 @@ from gaussian_linear_nll_gap import add_cell_arguments, cell_posterior, pairwise
 
 from fmbench.method import Posterior
 from fmbench.registry import get_task
-from fmbench.simulations import SELECTION_SEED, SimulationCache
-from fmbench.support import within_support
+from fmbench.run.simulations import SELECTION_SEED, SimulationCache
+from fmbench.run.support import within_support
 from fmbench.task import Task
 
 

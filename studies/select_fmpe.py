@@ -37,12 +37,12 @@ from pathlib import Path
 
 import torch
 
-from fmbench.arguments import add_settings_option, parse_budget, settings_by_method
+from fmbench.cli.arguments import add_settings_option, parse_budget, settings_by_method
 from fmbench.fmpe.method import FlowPosterior, validation_nll
 from fmbench.fmpe.train import fixed_noise_loss, sample_time, split_indices
 from fmbench.method import FitContext
 from fmbench.registry import get_method, get_task
-from fmbench.simulations import SELECTION_SEED, SimulationCache
+from fmbench.run.simulations import SELECTION_SEED, SimulationCache
 
 #: The larger candidate network: the widths of the tier above 3e4 today, written out so the studies that
 #: name it keep their meaning if that tier changes.

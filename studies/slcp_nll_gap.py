@@ -31,10 +31,10 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
-from fmbench.arguments import add_settings_option, parse_budget, settings_by_method
+from fmbench.cli.arguments import add_settings_option, parse_budget, settings_by_method
 from fmbench.registry import get_method, get_task
-from fmbench.results import Cell
-from fmbench.simulations import SELECTION_SEED, SimulationCache
+from fmbench.run.results import Cell
+from fmbench.run.simulations import SELECTION_SEED, SimulationCache
 
 #: Diagonal jitter of sbibm's slcp simulator.
 EPS = 1e-6

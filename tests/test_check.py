@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from fmbench.check import Tolerance
 from fmbench.cli import main
-from fmbench.reference import read_reference
-from fmbench.runner import Grid, RunOptions, run_grid
+from fmbench.gate.check import Tolerance
+from fmbench.gate.reference import read_reference
+from fmbench.run.runner import Grid, RunOptions, run_grid
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,8 @@ def test_a_failed_row_fails_the_check(reference, tmp_path, monkeypatch, capsys) 
 
 
 def test_a_missing_row_fails_the_check(reference, tmp_path) -> None:
-    from fmbench.check import compare
-    from fmbench.results import load_results
+    from fmbench.gate.check import compare
+    from fmbench.run.results import load_results
 
     rows = load_results(reference)
     comparison = compare(read_reference(reference), rows, rows[rows.observation != 2], Tolerance())

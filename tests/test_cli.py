@@ -133,3 +133,28 @@ def test_tiny_grid_end_to_end(tmp_path, capsys) -> None:
     assert main(argv) == 0  # everything done: nothing is redone
     assert (out / "results.csv").read_text() == stamp
     assert main(["report", str(out)]) == 0
+
+
+def test_the_quick_start_prints_fmbench_s_messages_only(tmp_path) -> None:
+    """The README's quick-start grid (cheaper: fewer samples, short fits), run as a user runs it: no
+    third-party print or Python warning reaches the terminal; a warning that bears on a fit is said once,
+    as a note."""
+    import subprocess
+    import sys
+
+    argv = [
+        *("run", "--tasks", "two_moons", "gaussian_linear", "--methods", "npe_nsf", "npe_maf"),
+        *("--budgets", "1000", "--observations", "1-2", "--seeds", "1", "--out", str(tmp_path / "demo")),
+        *("--num-samples", "300", "--coverage-pairs", "0", "--threads", "1"),
+        *("--set", "npe_nsf.max_num_epochs=3", "--set", "npe_maf.max_num_epochs=3"),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-m", "fmbench.cli", *argv], capture_output=True, text=True
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "converged after" not in output and "Warning" not in output, output
+    assert "Training neural network" not in output
+    notes = [line for line in output.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 4 and all("warned: Maximum number of epochs" in n for n in notes), output
+    assert "jobs:" in output  # the one progress bar

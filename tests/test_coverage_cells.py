@@ -8,7 +8,7 @@ from torch.distributions import Independent, Uniform
 
 from fmbench.coverage import expected_coverage
 from fmbench.method import FitCost, Posterior
-from fmbench.support import SupportPosterior
+from fmbench.run.support import SupportPosterior
 
 
 class _ShiftedByX(Posterior):

@@ -1,22 +1,25 @@
-"""What the table says: paired counts of fmpe against each method, and npe_nsf beside sbibm's NPE."""
+"""What the table says: fmpe against each method by a paired refit interval; npe_nsf beside sbibm's NPE."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from fmbench.findings import findings_markdown, paired_cells, published_agreement
-from fmbench.report import write_report
-from fmbench.results import COLUMNS
+from fmbench.report.findings import findings_markdown, paired_cells, published_agreement
+from fmbench.report.writer import write_report
+from fmbench.run.results import COLUMNS
 
 
-def _rows(method: str, task: str, budget: int, values: list[float], first: int = 1) -> list[dict]:
+def _rows(
+    method: str, task: str, budget: int, values: list[float], seed: int = 1, first: int = 1
+) -> list[dict]:
     return [
         {
             "task": task,
             "method": method,
             "budget": budget,
-            "seed": 1,
+            "seed": seed,
             "observation": first + i,
             "status": "ok",
             "c2st": value,
@@ -28,45 +31,75 @@ def _rows(method: str, task: str, budget: int, values: list[float], first: int =
     ]
 
 
+def _seeded(method: str, task: str, budget: int, per_seed: list[list[float]]) -> list[dict]:
+    return [
+        r for seed, values in enumerate(per_seed, start=1) for r in _rows(method, task, budget, values, seed)
+    ]
+
+
 def _table() -> pd.DataFrame:
     rows = [
-        *_rows("fmpe", "two_moons", 1000, [0.60, 0.62, 0.64]),
-        *_rows("npe_nsf", "two_moons", 1000, [0.70, 0.72, 0.74]),  # published 0.725: agrees (+0.000)
-        *_rows("fmpe", "slcp", 1000, [0.98, 0.96, 0.90]),
-        *_rows("npe_nsf", "slcp", 1000, [0.90, 0.90]),  # fmpe above on the two it shares; 0.900 vs 0.975
-        *_rows("npe_maf", "two_moons", 1000, [0.61]),  # a partial cell: compared on observation 1 only
+        # two_moons: three seeds, fmpe lower by 0.10 on every pair
+        *_seeded("fmpe", "two_moons", 1000, [[0.60, 0.62], [0.66, 0.64], [0.58, 0.60]]),
+        *_seeded("npe_nsf", "two_moons", 1000, [[0.70, 0.72], [0.76, 0.74], [0.68, 0.70]]),
+        # slcp: three seeds, the sign of the difference flips with the seed
+        *_seeded("fmpe", "slcp", 1000, [[0.95, 0.93], [0.90, 0.92], [0.97, 0.95]]),
+        *_seeded("npe_nsf", "slcp", 1000, [[0.92, 0.92], [0.95, 0.95], [0.93, 0.93]]),
+        # gaussian_linear: one seed, far apart: not counted
+        *_rows("fmpe", "gaussian_linear", 1000, [0.60, 0.61]),
+        *_rows("npe_nsf", "gaussian_linear", 1000, [0.90, 0.91]),
+        *_rows("npe_maf", "two_moons", 1000, [0.61]),  # a partial cell: compared on one pair only
     ]
     failed = {**_rows("npe_maf", "two_moons", 1000, [float("nan")], first=2)[0], "status": "failed"}
     return pd.DataFrame([*rows, failed], columns=COLUMNS)
 
 
-def test_methods_are_compared_on_the_observations_both_have() -> None:
+def test_a_cell_is_lower_only_where_the_paired_refit_interval_excludes_zero() -> None:
+    table = paired_cells(_table(), "fmpe", "npe_nsf").set_index("task")
+    moons = table.loc["two_moons"]
+    assert moons.n_seeds == 3 and moons.n_pairs == 6 and moons.difference == pytest.approx(-0.10)
+    assert moons.high < 0 and moons.verdict == "lower" and moons.pairs_below == 6
+    slcp = table.loc["slcp"]
+    assert slcp.low < 0 < slcp.high and slcp.verdict == "indistinguishable"
+    one = table.loc["gaussian_linear"]
+    assert one.n_seeds == 1 and pd.isna(one.low) and one.verdict == "not counted"
+
+
+def test_the_interval_is_a_t_interval_over_seed_differences() -> None:
     slcp = paired_cells(_table(), "fmpe", "npe_nsf").set_index("task").loc["slcp"]
-    assert slcp.n_pairs == 2 and slcp.c2st == pytest.approx(0.97) and slcp.other_c2st == pytest.approx(0.9)
-    assert not slcp.at_or_below and slcp.difference == pytest.approx(0.07)
-    assert slcp.standard_error == pytest.approx(0.01) and slcp.pairs_below == 0  # paired: +0.08, +0.06
+    seed_differences = np.array([0.94 - 0.92, 0.91 - 0.95, 0.96 - 0.93])
+    half = 4.302653 * seed_differences.std(ddof=1) / 3**0.5  # t(0.975, 2 degrees of freedom)
+    assert slcp.difference == pytest.approx(seed_differences.mean())
+    assert slcp.low == pytest.approx(seed_differences.mean() - half, abs=1e-6)
+    assert slcp.high == pytest.approx(seed_differences.mean() + half, abs=1e-6)
+
+
+def test_methods_are_compared_on_the_pairs_both_have() -> None:
     maf = paired_cells(_table(), "fmpe", "npe_maf").iloc[0]
-    assert maf.n_pairs == 1 and maf.difference == pytest.approx(-0.01) and maf.at_or_below
+    assert maf.n_pairs == 1 and maf.difference == pytest.approx(-0.01) and maf.verdict == "not counted"
 
 
 def test_npe_nsf_is_set_beside_the_published_value_with_the_tolerance() -> None:
     table = published_agreement(_table()).set_index("task")
-    assert table.loc["two_moons"].agrees and table.loc["two_moons"].difference == pytest.approx(-0.005)
-    assert not table.loc["slcp"].agrees and table.loc["slcp"].difference == pytest.approx(-0.075)
+    assert table.loc["two_moons"].agrees and table.loc["two_moons"].n_seeds == 3
+    assert table.loc["two_moons"].difference == pytest.approx(0.717 - 0.725, abs=1e-3)
+    assert table.loc["slcp"].agrees and not table.loc["gaussian_linear"].agrees
 
 
-def test_the_findings_count_and_name_every_exception() -> None:
+def test_the_findings_count_lower_higher_indistinguishable_and_not_counted() -> None:
     text = findings_markdown(_table())
-    assert "| npe_nsf | 2 | 1 | -0.015 | slcp 1,000 (+0.070 ± 0.010; 0 of 2) |" in text
-    assert "| npe_maf | 1 | 1 | -0.010 | none |" in text
-    assert "npe_maf two_moons 1,000 on 1 of 3 observations" in text
-    assert "Within ±0.05 in 1 of 2 cells" in text and "Outside: slcp 1,000 (-0.075)." in text
+    assert "| npe_nsf | 3 | 1 | 0 | 1 | 1 |" in text
+    assert "| npe_maf | 1 | 0 | 0 | 0 | 1 |" in text
+    assert text.index("| npe_nsf |") < text.index("| npe_maf |")  # the paper's baselines first
+    assert "| two_moons 1,000 | 0.617 | 0.717 | -0.100 | [" in text
+    assert "| gaussian_linear 1,000 | 0.605 | 0.905 | -0.300 | one seed | 1 | 2 of 2 | not counted |" in text
+    assert "npe_maf two_moons 1,000 on 1 of 6 (seed, observation) pairs" in text
 
 
 def test_a_table_without_fmpe_or_published_cells_says_only_what_it_can() -> None:
     text = findings_markdown(pd.DataFrame(_rows("npe_maf", "two_moons", 1000, [0.7]), columns=COLUMNS))
     assert "against each method" not in text and "published" in text.lower()
-    assert "Within" not in text
+    assert "are within" not in text
 
 
 def test_the_report_writes_the_findings(tmp_path) -> None:

@@ -61,7 +61,7 @@ def test_a_grid_killed_ten_times_ends_as_an_uninterrupted_run(tmp_path) -> None:
 _POOL_WHOSE_PARENT_IS_KILLED = """
 import multiprocessing, os, time
 from concurrent.futures import ProcessPoolExecutor
-from fmbench.executors import _init_worker
+from fmbench.run.executors import _init_worker
 pool = ProcessPoolExecutor(
     1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(None, os.getpid())
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from fmbench.cli import main
-from fmbench.merge import merge_results
-from fmbench.results import COLUMNS
+from fmbench.report.merge import merge_results
+from fmbench.run.results import COLUMNS
 
 
 def _rows(method: str, c2st: float, config_hash: str, budgets=(1000,), observations=(1, 2)) -> pd.DataFrame:

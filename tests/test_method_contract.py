@@ -8,7 +8,7 @@ from toys import TOY_METHODS
 
 from fmbench.method import ConfigError, FitContext, Posterior
 from fmbench.registry import METHODS, get_task, method_names
-from fmbench.support import within_support
+from fmbench.run.support import within_support
 
 METHODS_UNDER_TEST = [name for name in method_names() if name not in TOY_METHODS]
 

@@ -10,14 +10,14 @@ import torch
 
 from fmbench.cli import main
 from fmbench.fmpe.ode import FlowSample, OdeSettings
-from fmbench.jobs import Fit
 from fmbench.method import FitContext, Posterior
-from fmbench.passes import solver_sweep
-from fmbench.paths import fitted_flow
 from fmbench.registry import get_method, get_task
-from fmbench.results import Cell
-from fmbench.simulations import SimulationCache
-from fmbench.store import save_torch
+from fmbench.report.passes import solver_sweep
+from fmbench.report.paths import fitted_flow
+from fmbench.run.jobs import Fit
+from fmbench.run.results import Cell
+from fmbench.run.simulations import SimulationCache
+from fmbench.run.store import save_torch
 
 TINY = {"hidden_features": "8,8", "max_epochs": 2, "time_prior_exponent": 1, "conditioning": "concat"}
 TINY_SET = [

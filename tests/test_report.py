@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fmbench.report import write_report
-from fmbench.results import COLUMNS
-from fmbench.summary import c2st_summary, cost_summary, method_costs
+from fmbench.report.summary import c2st_summary, cost_summary, method_costs
+from fmbench.report.writer import write_report
+from fmbench.run.results import COLUMNS
 
 
 def _table() -> pd.DataFrame:
@@ -66,14 +66,31 @@ def test_report_writes_every_file(tmp_path) -> None:
     for file in (files.leaderboard, files.summary, files.timings_md, files.timings_csv, files.figure):
         assert file.exists() and file.stat().st_size > 0
     board = files.leaderboard.read_text()
-    assert "| two_moons | 1,000 | **0.620 +- 0.010 (3)** | 0.720 +- 0.010 (3!) | 0.725 |" in board
-    assert "| two_moons | 10,000 | **0.520 +- 0.010 (3)** | 0.620 +- 0.010 (3) | 0.606 |" in board
+    assert "| two_moons | 1,000 | **0.620 (1×3, 1 seed)** | 0.720 (1×3!, 1 seed) | 0.725 |" in board
+    assert "| two_moons | 10,000 | **0.520 (1×3, 1 seed)** | 0.620 (1×3, 1 seed) | 0.606 |" in board
     assert "paper" not in board.splitlines()[4]  # no column of values read off the FMPE paper's figure
     assert files.figure.read_bytes()[:4] == b"\x89PNG"
     timings = pd.read_csv(files.timings_csv)
     assert {"fit_s", "sample_s", "num_parameters", "passes_per_sample"} <= set(timings.columns)
     assert "| fmpe | no |" in files.costs_md.read_text()
     assert set(pd.read_csv(files.costs_csv).method) == {"fmpe", "npe_nsf"}
+
+
+def test_a_seeded_cell_shows_its_refit_interval_and_seeds_by_observations(tmp_path) -> None:
+    one = _table()
+    one = one[one.status == "ok"]
+    seeded = pd.concat(
+        [one.assign(seed=s, c2st=one.c2st + shift) for s, shift in ((1, 0), (2, 0.02), (3, 0.04))]
+    )
+    summary = c2st_summary(seeded).set_index(["method", "budget"])
+    row = summary.loc[("fmpe", 1000)]
+    assert row.n_seeds == 3 and row.n_observations == 3 and row.c2st_mean == pytest.approx(0.64)
+    half = 4.302653 * 0.02 / 3**0.5  # t over the seed means 0.62, 0.64, 0.66
+    assert row.c2st_low == pytest.approx(0.64 - half) and row.c2st_high == pytest.approx(0.64 + half)
+    seeded.to_csv(tmp_path / "results.csv", index=False)
+    board = write_report(tmp_path / "results.csv").leaderboard.read_text()
+    assert f"| two_moons | 1,000 | **0.640 [{0.64 - half:.3f}, {0.64 + half:.3f}] (3×3)** |" in board
+    assert "t-interval over seed means" in board
 
 
 def test_the_cost_per_method_table_rescales_and_takes_medians_over_cells() -> None:
@@ -148,7 +165,7 @@ def test_empty_table_is_an_error(tmp_path) -> None:
 
 
 def test_no_published_value_is_read_off_a_figure() -> None:
-    from fmbench.published import PUBLISHED_LABELS, load_published
+    from fmbench.report.published import PUBLISHED_LABELS, load_published
 
     assert set(load_published().result) == {"sbibm_npe"} == set(PUBLISHED_LABELS)
     assert len(load_published()) == 30  # ten tasks x three budgets, as published
@@ -156,7 +173,7 @@ def test_no_published_value_is_read_off_a_figure() -> None:
 
 @pytest.mark.parametrize("num_tasks", [1, 2, 5])
 def test_the_figure_keeps_its_whole_legend(num_tasks) -> None:
-    from fmbench.figures import c2st_figure
+    from fmbench.report.figures import c2st_figure
 
     tasks = ["two_moons", "slcp", "gaussian_linear", "sir", "bernoulli_glm"][:num_tasks]
     table = pd.concat([_table().assign(task=t) for t in tasks], ignore_index=True)

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fmbench.results import COLUMNS
-from fmbench.runner import Grid, RunOptions, run_grid
+from fmbench.run.results import COLUMNS
+from fmbench.run.runner import Grid, RunOptions, run_grid
 from fmbench.task import TaskUnavailableError
 
 

@@ -119,7 +119,7 @@ def test_collect_says_what_is_missing_and_exits_1_until_complete(tmp_path, capsy
 
 def test_the_plan_splits_cells_into_fit_evaluation_and_calibration_jobs(tmp_path) -> None:
     from fmbench.coverage import CoverageOptions
-    from fmbench.runner import Grid, RunOptions, plan
+    from fmbench.run.runner import Grid, RunOptions, plan
 
     grid = Grid(("toy_gaussian",), ("toy_exact", "toy_slow"), (100,), observations=(1, 2, 3))
     options = RunOptions(tmp_path, device="cuda", calibration=CoverageOptions(num_pairs=5))
@@ -187,9 +187,9 @@ def test_a_truncated_fit_file_is_named_and_fitted_again(tmp_path, capsys) -> Non
 
 
 def test_free_workers_take_fits_first_then_the_longest_evaluations(tmp_path) -> None:
-    from fmbench.executors import Executor, Handle
-    from fmbench.jobs import Job, JobOutcome
-    from fmbench.runner import Grid, RunOptions, run_grid
+    from fmbench.run.executors import Executor, Handle
+    from fmbench.run.jobs import Job, JobOutcome
+    from fmbench.run.runner import Grid, RunOptions, run_grid
 
     class Done(Handle):
         def done(self) -> bool:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fmbench.registry import get_task
-from fmbench.simulations import (
+from fmbench.run.simulations import (
     CHUNK,
     COVERAGE_SEED_OFFSET,
     MAX_BENCHMARK_SEED,

@@ -12,9 +12,9 @@ import pytest
 import torch
 from toys import ToyGaussian
 
-from fmbench.results import Cell, ResultRow, assemble, merge_rows, read_cell, read_table
-from fmbench.simulations import CHUNK, SimulationCache, SimulationError
-from fmbench.store import Claim, DamagedFileError, is_claimed, load_torch, save_torch
+from fmbench.run.results import Cell, ResultRow, assemble, merge_rows, read_cell, read_table
+from fmbench.run.simulations import CHUNK, SimulationCache, SimulationError
+from fmbench.run.store import Claim, DamagedFileError, is_claimed, load_torch, save_torch
 
 PLUGIN = str(Path(__file__).parent / "toy_plugin.py")
 CELL = Cell("toy_gaussian", "toy_exact", 100, 1, "abc")
@@ -107,7 +107,7 @@ def test_a_claim_is_exclusive_and_freed_when_its_process_dies(tmp_path) -> None:
         [
             sys.executable,
             "-c",
-            f"from fmbench.store import Claim; c = Claim({str(path)!r}); c.acquire(); "
+            f"from fmbench.run.store import Claim; c = Claim({str(path)!r}); c.acquire(); "
             "print('held', flush=True); import time; time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

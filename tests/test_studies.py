@@ -17,8 +17,8 @@ import torch
 
 from fmbench.method import FitContext
 from fmbench.registry import get_method, get_task
-from fmbench.results import Cell
-from fmbench.simulations import SimulationCache
+from fmbench.run.results import Cell
+from fmbench.run.simulations import SimulationCache
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 #: The cheapest fmpe: one small network, two epochs, fixed-step ODEs.

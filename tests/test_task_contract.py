@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fmbench.registry import get_task, task_names
-from fmbench.support import within_support
+from fmbench.run.support import within_support
 from fmbench.task import TaskUnavailableError
 
 SBIBM_NAMES = {

@@ -1,12 +1,13 @@
 """Calibration of each fit on held-out prior-predictive pairs (expected coverage, TARP by default).
 
 The held-out pairs are simulations of the same task drawn from a seed stream disjoint from the training
-simulations' (``COVERAGE_SEED_OFFSET + seed``, see :mod:`fmbench.simulations`), so no method ever
+simulations' (``COVERAGE_SEED_OFFSET + seed``, see :mod:`fmbench.run.simulations`), so no method ever
 trained on them. Posterior samples go through the same outside-prior rejection as the protocol's. Where
-almost none of a pair's samples fall inside the prior (:class:`~fmbench.support.SamplingError`), that
+almost none of a pair's samples fall inside the prior (:class:`~fmbench.run.support.SamplingError`), that
 pair is ranked on the posterior's own unrejected samples instead of voiding the fit's coverage: the true
 parameter lies inside the prior, so such a posterior shows up as miscalibrated, as it is. The per-pair
-ranks of each fit, with a ``support_rejection`` column that is false for such pairs, are kept in
+ranks of each fit, with a ``support_rejection`` column that is false for such pairs and the seconds the
+calibration took (``calibration_s``), are kept in
 ``OUT/coverage/TASK/METHOD/<cell>.csv`` and gathered into ``OUT/coverage.csv``; the report draws the
 coverage curves from them.
 """
@@ -14,6 +15,7 @@ coverage curves from them.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +23,9 @@ import pandas as pd
 
 from fmbench.coverage.ranks import CoverageCurve, coverage_curve, expected_coverage
 from fmbench.method import Posterior
-from fmbench.results import Cell, write_csv_atomic
-from fmbench.simulations import COVERAGE_SEED_OFFSET, SimulationCache
-from fmbench.support import SupportPosterior
+from fmbench.run.results import Cell, write_csv_atomic
+from fmbench.run.simulations import COVERAGE_SEED_OFFSET, SimulationCache
+from fmbench.run.support import SupportPosterior
 from fmbench.task import Task
 
 COVERAGE_FILE = "coverage.csv"
@@ -75,6 +77,7 @@ def calibrate(
     path = coverage_path(cell, out)
     if options.num_pairs <= 0 or read_coverage(path) is not None:
         return 0
+    start = time.perf_counter()
     pairs = cache.get(task, COVERAGE_SEED_OFFSET + cell.seed, options.num_pairs)
     support = SupportPosterior(posterior, task.prior)
     curve = expected_coverage(
@@ -96,6 +99,7 @@ def calibrate(
         method_config_hash=cell.config_hash,
         coverage_method=curve.method,
         num_samples=curve.num_samples,
+        calibration_s=time.perf_counter() - start,
     )
     write_csv_atomic(frame, path)
     return support.rejected.count(False)

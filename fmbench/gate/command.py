@@ -1,5 +1,5 @@
 """What ``fmbench check REFERENCE [--out RUN]`` does, step by step (the comparison is in
-:mod:`fmbench.check`, the reading and re-running of the reference in :mod:`fmbench.reference`).
+:mod:`fmbench.gate.check`, the reading and re-running of the reference in :mod:`fmbench.gate.reference`).
 
 1. Read the reference grid from REFERENCE's rows; refuse (:class:`CheckError`) one produced with other
    versions of torch or sbi than this environment's, unless ``ignore_versions``.
@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 
-from fmbench.check import Tolerance, compare, format_comparison, is_complete
-from fmbench.provenance import package_version
-from fmbench.reference import (
+from fmbench.gate.check import Tolerance, compare, format_comparison, is_complete
+from fmbench.gate.reference import (
     BadReferenceError,
     ReferenceGrid,
     expected_hashes,
@@ -27,7 +26,8 @@ from fmbench.reference import (
     run_reference,
 )
 from fmbench.registry import RegistryError
-from fmbench.results import load_results
+from fmbench.run.provenance import package_version
+from fmbench.run.results import load_results
 from fmbench.task import TaskUnavailableError
 
 

@@ -1,5 +1,7 @@
 """Figures of a results table: C2ST against simulation budget, one panel per task, one line per method,
-with sbibm's published NPE drawn as a reference (the layout of Fig. 4 of Dax et al. 2023)."""
+with sbibm's published NPE drawn as a reference (the layout of Fig. 4 of Dax et al. 2023). Error bars
+are the cells' refit intervals (:mod:`fmbench.report.intervals`); a cell fitted once is a hollow marker
+without one."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fmbench.published import PUBLISHED_LABELS, load_published  # noqa: E402
+from fmbench.report.published import PUBLISHED_LABELS, load_published  # noqa: E402
 
 _PUBLISHED_STYLE = {
     "sbibm_npe": dict(color="0.45", linestyle="--", marker="s"),
@@ -26,7 +28,7 @@ _LEGEND_ROW = 0.2
 
 
 def plot_c2st_vs_budget(summary: pd.DataFrame, path: Path) -> Path:
-    """Draws ``summary`` (from :func:`fmbench.summary.c2st_summary`) into ``path`` (PNG)."""
+    """Draws ``summary`` (from :func:`fmbench.report.summary.c2st_summary`) into ``path`` (PNG)."""
     fig = c2st_figure(summary)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
@@ -78,17 +80,12 @@ def _draw_panel(
     for method, color in colors.items():
         part = summary[(summary.task == task) & (summary.method == method)].dropna(subset=["c2st_mean"])
         part = part.sort_values("budget")
-        ax.errorbar(
-            part.budget,
-            part.c2st_mean,
-            yerr=part.c2st_std.fillna(0),
-            label=method,
-            color=color,
-            marker="o",
-            markersize=4,
-            capsize=2,
-            linewidth=1.5,
-        )
+        ax.plot(part.budget, part.c2st_mean, color=color, linewidth=1.5, label=method)
+        seeded = part.dropna(subset=["c2st_low", "c2st_high"])
+        yerr = [seeded.c2st_mean - seeded.c2st_low, seeded.c2st_high - seeded.c2st_mean]
+        ax.errorbar(seeded.budget, seeded.c2st_mean, yerr=yerr, fmt="o", color=color, markersize=4, capsize=2)
+        once = part[part.c2st_low.isna()]  # one fit: no refit interval, drawn hollow
+        ax.plot(once.budget, once.c2st_mean, "o", color=color, markerfacecolor="white", markersize=4)
     budgets = summary.loc[summary.task == task, "budget"]
     ax.set_xscale("log")
     ax.set_xticks(sorted({*budgets, *published.loc[published.task == task, "budget"]}) or [1000])

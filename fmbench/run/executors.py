@@ -1,7 +1,7 @@
 """Where jobs run: in this process, in local worker processes, or through submitit (locally or on SLURM).
 
-Every executor runs :func:`fmbench.jobs.run_job` and hands back a :class:`Handle` per job; the runner
-(:mod:`fmbench.runner`) decides what to submit when. No executor schedules anything of its own:
+Every executor runs :func:`fmbench.run.jobs.run_job` and hands back a :class:`Handle` per job; the runner
+(:mod:`fmbench.run.runner`) decides what to submit when. No executor schedules anything of its own:
 
 - :class:`SerialExecutor`: one job at a time in this process (``--jobs 1``, the default).
 - :class:`ProcessExecutor`: the standard library's process pool, ``--jobs N`` workers (spawned, each with
@@ -29,7 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from fmbench.jobs import Job, JobOutcome, WorkerSetup, run_job
+from fmbench.run.jobs import Job, JobOutcome, WorkerSetup, run_job
 
 #: The executors ``--executor`` accepts.
 EXECUTORS = ("serial", "process", "local", "slurm")

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from fmbench.reference import CellSpec, ReferenceGrid
+from fmbench.gate.reference import CellSpec, ReferenceGrid
 
 #: The metrics that must be equal for a row to count as reproduced exactly.
 EXACT_COLUMNS = ("c2st", "mmd", "nltp")

@@ -19,7 +19,7 @@ from torch import Tensor
 from fmbench.fmpe.method import FlowPosterior
 from fmbench.method import Posterior
 from fmbench.registry import get_method, get_task
-from fmbench.results import Cell
+from fmbench.run.results import Cell
 
 #: The methods drawn by default: the two paths of the in-house FMPE.
 PATH_METHODS = ("fmpe", "fmpe_vp")

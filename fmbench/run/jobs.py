@@ -3,7 +3,7 @@
 Each job depends only on files in the output folder (the simulation cache, the cell's fit file, its rows),
 so any worker that shares the folder can run it: the runner's own process, a local worker process, or a
 SLURM job. :func:`run_job` is the one entry point a worker calls. A job first takes its claim
-(:class:`fmbench.store.Claim`); if another live process holds it, the job returns ``busy`` at once and
+(:class:`fmbench.run.store.Claim`); if another live process holds it, the job returns ``busy`` at once and
 the runner waits for that process instead of doing the work twice. Every job is idempotent: a fit job
 whose fit file is readable, or an evaluation job whose rows are already ``ok``, does nothing.
 
@@ -19,7 +19,7 @@ import pickle
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,14 +27,15 @@ import torch
 
 from fmbench import plugins, registry
 from fmbench.coverage import CoverageOptions, calibrate
-from fmbench.evaluation import evaluate
-from fmbench.memory import peak_memory
 from fmbench.method import FitContext, Method, Posterior
 from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
-from fmbench.provenance import provenance
-from fmbench.results import Cell, ResultRow, merge_rows, read_cell
-from fmbench.simulations import COVERAGE_SEED_OFFSET, SimulationCache
-from fmbench.store import Claim, DamagedFileError, claim_path, load_torch, save_torch
+from fmbench.run.evaluation import evaluate
+from fmbench.run.memory import peak_memory
+from fmbench.run.provenance import provenance
+from fmbench.run.quiet import quiet
+from fmbench.run.results import Cell, ResultRow, merge_rows, read_cell
+from fmbench.run.simulations import COVERAGE_SEED_OFFSET, SimulationCache
+from fmbench.run.store import Claim, DamagedFileError, claim_path, load_torch, save_torch
 from fmbench.task import Task
 
 NUM_SAMPLES = 10_000
@@ -147,14 +148,23 @@ def run_job(job: Job, setup: WorkerSetup) -> JobOutcome:
     with Claim(claim_path(setup.options.out, job.name)) as claim:
         if not claim.acquire():
             return JobOutcome(job, "busy")
-        method = registry.get_method(job.cell.method, setup.settings.get(job.cell.method))
-        task = registry.get_task(job.cell.task)
-        try:
-            return _RUNNERS[job.kind](job, task, method, setup.options)
-        except Exception as err:  # noqa: BLE001 - e.g. a full disk: the job fails, the run goes on
-            message = failure_message(job.kind, err)
-            record_failure(job, method, setup.options, message)
-            return JobOutcome(job, "failed", message)
+        with quiet() as captured:  # third-party prints and warnings: said once, below
+            outcome = _run_claimed(job, setup)
+    if captured.notes and outcome.status == "done":
+        warned = "; ".join(f"warned: {note}" for note in captured.notes)
+        outcome = replace(outcome, message="; ".join(m for m in (outcome.message, warned) if m))
+    return outcome
+
+
+def _run_claimed(job: Job, setup: WorkerSetup) -> JobOutcome:
+    method = registry.get_method(job.cell.method, setup.settings.get(job.cell.method))
+    task = registry.get_task(job.cell.task)
+    try:
+        return _RUNNERS[job.kind](job, task, method, setup.options)
+    except Exception as err:  # noqa: BLE001 - e.g. a full disk: the job fails, the run goes on
+        message = failure_message(job.kind, err)
+        record_failure(job, method, setup.options, message)
+        return JobOutcome(job, "failed", message)
 
 
 _prepared: set[tuple[str, ...]] = set()

@@ -3,9 +3,9 @@
 For every (task, seed) the simulations are drawn once and cached; for every (method, budget) one fit
 is made on the first ``budget`` of them (one *cell*), and evaluated on each requested observation:
 ``num_samples`` posterior samples inside the prior's support, C2ST against sbibm's reference samples,
-timings. :func:`plan` splits the grid into jobs (:mod:`fmbench.jobs`): one fit job per cell with work
+timings. :func:`plan` splits the grid into jobs (:mod:`fmbench.run.jobs`): one fit job per cell with work
 left, then, once its fit is on disk, evaluation jobs (``observations_per_job`` observations each) and a
-calibration job. :func:`run_grid` hands them to an executor (:mod:`fmbench.executors`) as their
+calibration job. :func:`run_grid` hands them to an executor (:mod:`fmbench.run.executors`) as their
 dependencies allow and returns a :class:`RunSummary`. Free workers take fits first (each unlocks its
 cell's evaluations), then the most expensive ready job (:func:`estimated_work`), so that the jobs that
 end a run are short ones and no worker idles long beside the last one.
@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 
 from fmbench import plugins, registry
 from fmbench.coverage import assemble_coverage, coverage_path, read_coverage
-from fmbench.executors import Executor, Handle, SerialExecutor, SubmititExecutor, WorkerDied
-from fmbench.jobs import NUM_SAMPLES, Job, JobOutcome, RunOptions, WorkerSetup, record_failure
-from fmbench.results import Cell, assemble, read_cell
-from fmbench.simulations import check_benchmark_seed, check_budget
-from fmbench.store import claim_path, is_claimed
+from fmbench.run.executors import Executor, Handle, SerialExecutor, SubmititExecutor, WorkerDied
+from fmbench.run.jobs import NUM_SAMPLES, Job, JobOutcome, RunOptions, WorkerSetup, record_failure
+from fmbench.run.results import Cell, assemble, read_cell
+from fmbench.run.simulations import check_benchmark_seed, check_budget
+from fmbench.run.store import claim_path, is_claimed
 from fmbench.task import TaskUnavailableError
 
 __all__ = ["NUM_SAMPLES", "Grid", "RunOptions", "RunSummary", "estimated_work", "plan", "run_grid"]

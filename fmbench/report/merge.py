@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmbench.results import KEY, load_results
+from fmbench.run.results import KEY, load_results
 
 CELL = ["task", "method", "budget", "seed"]
 

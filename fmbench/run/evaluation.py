@@ -17,7 +17,7 @@ from torch import Tensor
 
 from fmbench.method import Posterior
 from fmbench.metrics import c2st, mmd, nltp
-from fmbench.support import sample_within_prior
+from fmbench.run.support import sample_within_prior
 from fmbench.task import Task
 
 #: Posterior samples whose log_prob is timed.

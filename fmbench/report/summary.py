@@ -6,7 +6,8 @@ import hashlib
 
 import pandas as pd
 
-from fmbench.evaluation import LOG_PROB_BATCH
+from fmbench.report.intervals import cell_intervals
+from fmbench.run.evaluation import LOG_PROB_BATCH
 
 
 def method_labels(results: pd.DataFrame) -> pd.Series:
@@ -33,25 +34,33 @@ def method_labels(results: pd.DataFrame) -> pd.Series:
 
 
 def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation and count of C2ST over observations and seeds, per task, budget, method.
+    """C2ST per task, budget and method, with its refit interval (:mod:`fmbench.report.intervals`).
 
-    Columns: ``task, budget, method, c2st_mean, c2st_std, n_ok, c2st_backend, mmd_mean, nltp_mean,
-    n_failed, best``; ``best`` marks the lowest C2ST mean of each (task, budget).
+    Columns: ``task, budget, method``; ``c2st_mean`` (the mean over seeds of each seed's mean over
+    observations), ``c2st_low`` and ``c2st_high`` (its 95% t-interval over seed means; NaN with one
+    seed), ``n_seeds``, ``n_observations`` (the most any seed has); ``c2st_std`` (standard deviation over
+    all rows, observations and seeds), ``n_ok``, ``c2st_backend``, ``mmd_mean``, ``nltp_mean``,
+    ``n_failed``; ``best`` marks the lowest ``c2st_mean`` of each (task, budget).
     """
     frame = results.assign(method=method_labels(results))
-    ok = frame[frame.status == "ok"]
+    ok = frame[(frame.status == "ok") & frame.c2st.notna()]
     keys = ["task", "budget", "method"]
     stats = ok.groupby(keys).agg(
-        c2st_mean=("c2st", "mean"),
         c2st_std=("c2st", "std"),
         n_ok=("c2st", "size"),
         c2st_backend=("c2st_backend", lambda s: "+".join(sorted(set(map(str, s))))),
         **{f"{m}_mean": (m, "mean") for m in ("mmd", "nltp") if m in ok.columns},
     )
+    intervals = cell_intervals(ok, keys).set_index(keys) if len(ok) else None
+    if intervals is not None:
+        stats = intervals.join(stats)
     failed = frame[frame.status != "ok"].groupby(keys).size().rename("n_failed")
     table = stats.join(failed, how="outer").reset_index()
-    table["n_ok"] = table["n_ok"].fillna(0).astype(int)
-    table["n_failed"] = table["n_failed"].fillna(0).astype(int)
+    for column in ("n_ok", "n_failed", "n_seeds", "n_observations"):
+        table[column] = table.get(column, pd.Series(dtype=float)).fillna(0).astype(int)
+    for column in ("c2st_mean", "c2st_low", "c2st_high"):
+        if column not in table:
+            table[column] = float("nan")
     best = table.groupby(["task", "budget"])["c2st_mean"].transform("min")
     table["best"] = table["c2st_mean"].notna() & (table["c2st_mean"] == best)
     return table.sort_values(keys).reset_index(drop=True)

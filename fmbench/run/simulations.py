@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fmbench.store import DamagedFileError, load_torch, locked, save_torch
+from fmbench.run.store import DamagedFileError, load_torch, locked, save_torch
 from fmbench.task import Task
 
 #: Rows per cached chunk.

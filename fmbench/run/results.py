@@ -2,7 +2,7 @@
 
 Rows of one fit (a *cell*: task, method, budget, seed, method settings) are kept in their own CSV file
 under ``OUT/cells/``. A job adds its rows by :func:`merge_rows`: under the cell's lock it reads the file,
-replaces the rows of the same observations and writes the file atomically (:mod:`fmbench.store`), so any
+replaces the rows of the same observations and writes the file atomically (:mod:`fmbench.run.store`), so any
 number of workers and runs can add rows to one cell without losing one. ``OUT/results.csv`` is the
 concatenation of all cell files, rebuilt under its own lock. A run killed at any point therefore loses at
 most the observations in progress, never duplicates a row, and resumes where it stopped.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmbench.store import DamagedFileError, locked, write_atomic
+from fmbench.run.store import DamagedFileError, locked, write_atomic
 
 RESULTS_FILE = "results.csv"
 CELLS_DIR = "cells"

@@ -1,18 +1,21 @@
 """``fmbench report OUT [DIR...]``: the leaderboard, summaries, timing table and figure of a results table,
-or of several folders merged into one (:mod:`fmbench.merge`; the merged report goes into OUT).
+or of several folders merged into one (:mod:`fmbench.report.merge`; the merged report goes into OUT).
 
 Writes into the report folder:
 
-- ``leaderboard.md``: mean +- std of C2ST over observations per task x budget x method, the best per
-  row in bold, with sbibm's published NPE value beside ours; only rows whose
+- ``leaderboard.md``: C2ST per task x budget x method, the mean over seeds of seed means with its refit
+  interval and (seeds x observations) (:mod:`fmbench.report.intervals`), the best per row in bold, with
+  sbibm's published NPE value beside ours; only rows whose
   C2ST backend passed the agreement check (:data:`fmbench.metrics.c2st.AGREEMENT_CHECKED`) enter it;
 - ``summary.csv``: the same numbers, tidy;
 - ``timings.md`` and ``timings.csv``: cost per task x budget x method;
 - ``costs.md`` and ``costs.csv``: cost per method over all its cells (tractable density, ``log_prob`` time
   per 1,000 thetas, network passes per sample, time per 10,000 samples, median fit time per budget);
-- ``findings.md``: in how many cells fmpe is at or below each other method, and how close our npe_nsf is
-  to sbibm's published NPE (:mod:`fmbench.findings`);
-- ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method;
+- ``findings.md``: fmpe against each other method per cell, lower, higher or indistinguishable by a
+  paired refit interval, and how close our npe_nsf is to sbibm's published NPE
+  (:mod:`fmbench.report.findings`);
+- ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method, refit intervals
+  as error bars;
 - ``coverage.png``: expected coverage on held-out pairs, one panel per task x budget (when the run
   computed it).
 """
@@ -32,14 +35,15 @@ from fmbench.coverage import (
     coverage_curves,
     plot_coverage_grid,
 )
-from fmbench.figures import plot_c2st_vs_budget
-from fmbench.findings import findings_markdown
-from fmbench.jobs import NUM_SAMPLES
-from fmbench.merge import Merged, conflict_note, merge_results, rename_coverage, source_names
 from fmbench.metrics.c2st import AGREEMENT_CHECKED
-from fmbench.published import PUBLISHED_LABELS, published_value
-from fmbench.results import load_results
-from fmbench.summary import c2st_summary, cost_summary, method_costs
+from fmbench.report.figures import plot_c2st_vs_budget
+from fmbench.report.findings import findings_markdown
+from fmbench.report.intervals import INTERVAL_NAME
+from fmbench.report.merge import Merged, conflict_note, merge_results, rename_coverage, source_names
+from fmbench.report.published import PUBLISHED_LABELS, published_value
+from fmbench.report.summary import c2st_summary, cost_summary, method_costs
+from fmbench.run.jobs import NUM_SAMPLES
+from fmbench.run.results import load_results
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def write_report(
     results_path: Path, report_dir: Path | None = None, include: Sequence[Path] = ()
 ) -> ReportFiles:
     """Builds every report file from the results table at ``results_path`` (a folder or a CSV), merged
-    with the tables of the ``include`` folders (:mod:`fmbench.merge`) when there are any."""
+    with the tables of the ``include`` folders (:mod:`fmbench.report.merge`) when there are any."""
     results_path = Path(results_path)
     paths = [results_path, *map(Path, include)]
     merged = merge_results(paths) if include else None
@@ -142,10 +146,12 @@ def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
     conventions = " | ".join(sorted(set(results["metric_conventions"].dropna().astype(str))))
     return (
         "# Leaderboard: C2ST (0.5 is best)\n\n"
-        "Mean +- standard deviation over observations (and seeds); **bold** is the best of the row; "
-        "(n) counts observations, a ! marks failed ones. sbibm's published NPE values (Lueckmann et al. "
-        "2021; gaussian_mixture's from sbibm's re-run after its 1.1.0 fix) stand beside ours; the FMPE "
-        "paper publishes no numbers.\n\n"
+        "Each cell: the mean over seeds of each seed's mean C2ST over the observations, its "
+        f"{INTERVAL_NAME} in brackets (how far a refit moves the cell), and (seeds × observations); "
+        "a cell fitted once has no interval and says `1 seed`. **bold** is the lowest mean of the row; "
+        "a ! marks failed rows. sbibm's published NPE values (Lueckmann et al. 2021; gaussian_mixture's "
+        "from sbibm's re-run after its 1.1.0 fix; one fit per observation, not amortized) stand beside "
+        "ours; the FMPE paper publishes no numbers.\n\n"
         + "\n".join(lines)
         + f"\n\nC2ST backend(s): {backends}. Seeds: {seeds}. Conventions: {conventions}\n"
         + _sample_count_note(results)
@@ -184,8 +190,11 @@ def _unchecked_note(rows: pd.DataFrame) -> str:
 def _cell(row: pd.Series) -> str:
     if pd.isna(row.c2st_mean):
         return f"failed ({row.n_failed})"
-    std = 0.0 if pd.isna(row.c2st_std) else row.c2st_std
-    text = f"{row.c2st_mean:.3f} +- {std:.3f} ({row.n_ok}{'!' * bool(row.n_failed)})"
+    size = f"{row.n_seeds}×{row.n_observations}{'!' * bool(row.n_failed)}"
+    if pd.isna(row.c2st_low):
+        text = f"{row.c2st_mean:.3f} ({size}, 1 seed)"
+    else:
+        text = f"{row.c2st_mean:.3f} [{row.c2st_low:.3f}, {row.c2st_high:.3f}] ({size})"
     return f"**{text}**" if row.best else text
 
 

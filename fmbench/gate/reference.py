@@ -18,7 +18,7 @@ import pandas as pd
 
 from fmbench import registry
 from fmbench.coverage import COVERAGE_FILE, CoverageOptions
-from fmbench.results import RESULTS_FILE
+from fmbench.run.results import RESULTS_FILE
 
 
 class BadReferenceError(ValueError):
@@ -141,7 +141,7 @@ def run_reference(
 ) -> None:
     """Runs every cell of ``reference`` into ``out`` (rows already ``ok`` there are kept), with the
     recorded settings updated by ``overrides`` (``{method: {name: value}}``)."""
-    from fmbench.runner import RunOptions, run_grid
+    from fmbench.run.runner import RunOptions, run_grid
 
     options = RunOptions(
         out=Path(out),
@@ -172,8 +172,8 @@ def expected_hashes(
 
 
 def reference_grids(reference: ReferenceGrid, overrides: dict[str, dict[str, Any]] | None = None) -> list:
-    """One :class:`fmbench.runner.Grid` per reference cell (validated: bad names or settings raise)."""
-    from fmbench.runner import Grid
+    """One :class:`fmbench.run.runner.Grid` per reference cell (validated: bad names or settings raise)."""
+    from fmbench.run.runner import Grid
 
     overrides = overrides or {}
     unknown = sorted(set(overrides) - set(reference.settings))

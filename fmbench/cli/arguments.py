@@ -1,5 +1,5 @@
-"""Text forms of a grid's values, as ``fmbench run`` reads them: budgets (``1e4``), observations
-(``1-10``), method settings (``METHOD.NAME=VALUE``) and ``KEY=VALUE`` options. Each parser raises
+"""Text forms of a grid's values, as ``fmbench run`` reads them: budgets (``1e4``), counts (``--jobs 2``),
+observations (``1-10``), method settings (``METHOD.NAME=VALUE``) and ``KEY=VALUE`` options. Each parser raises
 ``argparse.ArgumentTypeError`` with a one-line message; the study scripts in ``studies/`` read their
 arguments with the same functions.
 """
@@ -21,6 +21,18 @@ def parse_budget(text: str) -> int:
     if not (value == value and value >= 1 and value == int(value)):
         raise argparse.ArgumentTypeError(f"a budget must be a positive integer, got {text!r}")
     return int(value)
+
+
+def parse_count(text: str) -> int:
+    """``"2"`` -> a positive integer (jobs, threads, samples), else ``ArgumentTypeError``; argparse puts
+    the option's name before the message (``argument --jobs: must be a positive integer, got '0'``)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 def parse_observations(text: str) -> tuple[int, ...]:

@@ -2,7 +2,7 @@
 
 For one observation of a task, each method's fit in OUT draws ``num_samples`` samples by a fixed-step
 solver at each step count and by the adaptive dopri5, the draws outside the prior rejected as in the
-protocol (:func:`~fmbench.support.sample_within_prior`); the C2ST against the reference posterior and the
+protocol (:func:`~fmbench.run.support.sample_within_prior`); the C2ST against the reference posterior and the
 network passes per sample are written to ``OUT/passes_TASK_BUDGET_obsI.csv`` and drawn, C2ST against
 passes, one line per method (the poster's Fig. 3, right). Every method is solved by fmbench's own solver
 (:mod:`fmbench.fmpe.ode`): ``fmpe`` and ``fmpe_vp`` along their flows, ``sbi_fmpe`` and ``npse`` along the
@@ -22,9 +22,9 @@ from torch import Tensor
 from fmbench.fmpe.ode import FlowSample, OdeSettings
 from fmbench.method import Posterior
 from fmbench.metrics import c2st
-from fmbench.paths import fitted_posterior
 from fmbench.registry import get_task
-from fmbench.support import SamplingError, sample_within_prior
+from fmbench.report.paths import fitted_posterior
+from fmbench.run.support import SamplingError, sample_within_prior
 
 #: The methods compared by default.
 ODE_METHODS = ("fmpe", "fmpe_vp", "sbi_fmpe", "npse")

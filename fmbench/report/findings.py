@@ -1,0 +1,179 @@
+"""What a results table says about fmpe: per cell, whether it is lower, higher or indistinguishable from
+each other method by a paired refit interval, and how close our npe_nsf is to sbibm's published NPE.
+
+Two methods are compared in a cell (task, budget) on the (seed, observation) pairs both evaluated ``ok``
+(:func:`fmbench.report.intervals.paired_differences`): the same seed gives both methods the same
+simulations, the difference is averaged per seed, and the 95% t-interval over seeds decides. A cell with
+fewer than :data:`~fmbench.report.intervals.MIN_SEEDS` shared seeds is *not counted*, neither a win nor a
+loss. Our npe_nsf *agrees* with sbibm's published NPE (a mean over observations 1-10 of one fit per
+observation) where its cell mean differs by at most :data:`PUBLISHED_TOLERANCE`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from fmbench.report.intervals import (
+    HIGHER,
+    INTERVAL_NAME,
+    LOWER,
+    MIN_SEEDS,
+    NOT_COUNTED,
+    TIED,
+    paired_differences,
+    seed_means,
+)
+from fmbench.report.published import PUBLISHED_LABELS, published_value
+from fmbench.report.summary import method_labels
+
+#: The method the findings are about (with every label the leaderboard gives it, ``fmpe[hash]`` where one
+#: table holds several of its settings).
+SUBJECT = "fmpe"
+#: The methods fmpe is compared with first (the paper's question); the others follow by name.
+BASELINES = ("npe_nsf", "npe_maf")
+#: Our method set beside sbibm's published NPE, and the published result it is set beside.
+PUBLISHED_PAIR = ("npe_nsf", "sbibm_npe")
+#: How far our npe_nsf may be from the published NPE and still agree (issue 17: ±0.05).
+PUBLISHED_TOLERANCE = 0.05
+
+CELL = ["task", "budget"]
+PAIRS = ["seed", "observation"]
+
+
+def paired_cells(results: pd.DataFrame, method: str, other: str) -> pd.DataFrame:
+    """``method`` against ``other`` per cell, on the (seed, observation) pairs both evaluated ok.
+
+    Returns one row per cell both have (:func:`fmbench.report.intervals.paired_differences`): ``task,
+    budget, n_seeds, n_pairs, c2st, other_c2st, difference`` (``c2st - other_c2st``, means of seed means),
+    ``low, high`` (the difference's refit interval), ``verdict`` and ``pairs_below``.
+    """
+    ok = _ok(results)
+    mine = ok[ok.label == method][[*CELL, *PAIRS, "c2st"]]
+    theirs = ok[ok.label == other][[*CELL, *PAIRS, "c2st"]].rename(columns={"c2st": "other_c2st"})
+    return paired_differences(mine.merge(theirs, on=[*CELL, *PAIRS]), CELL)
+
+
+def published_agreement(results: pd.DataFrame) -> pd.DataFrame:
+    """Our :data:`PUBLISHED_PAIR` method's C2ST per cell (mean of seed means) beside the published value,
+    where there is one: ``task, budget, n_seeds, c2st, published, difference, agrees``."""
+    method, result = PUBLISHED_PAIR
+    ok = _ok(results)
+    ours = seed_means(ok[ok.label == method], CELL)
+    ours = ours.groupby(CELL).agg(n_seeds=("seed", "size"), c2st=("c2st", "mean")).reset_index()
+    ours["published"] = [
+        published_value(result, t, int(b)) for t, b in zip(ours.task, ours.budget, strict=True)
+    ]
+    ours = ours.dropna(subset=["published"]).round({"c2st": 3})
+    ours["difference"] = (ours.c2st - ours.published).round(3)
+    ours["agrees"] = ours.difference.abs() <= PUBLISHED_TOLERANCE
+    return ours.reset_index(drop=True)
+
+
+def findings_markdown(results: pd.DataFrame) -> str:
+    """``findings.md``: the three counts per method, every counted cell with its interval, and npe_nsf
+    beside the published NPE."""
+    labels = sorted(set(_ok(results).label))
+    sections = [
+        "# What the table says\n\n"
+        "Two methods are compared in a cell (task, budget) on the (seed, observation) pairs both "
+        "evaluated. Seed s gives both the same simulations, so the difference is taken per pair and "
+        f"averaged per seed; its {INTERVAL_NAME} (refit noise included) decides: *{LOWER}* or *{HIGHER}* "
+        f"where it excludes zero, *{TIED}* where it does not. A cell with fewer than {MIN_SEEDS} shared "
+        f"seeds is *{NOT_COUNTED}*: one or two fits cannot tell a method from its refit noise. Our "
+        f"{PUBLISHED_PAIR[0]} agrees with {PUBLISHED_LABELS[PUBLISHED_PAIR[1]]} where the two differ by "
+        f"at most {PUBLISHED_TOLERANCE} (ours trains with sbi 0.27's defaults, batches of 200 among them; "
+        "sbibm's NPE trained one network per observation with batches of 10,000).\n"
+    ]
+    for subject in [m for m in labels if m == SUBJECT or m.startswith(SUBJECT + "[")]:
+        others = sorted((m for m in labels if m != subject), key=_baselines_first)
+        sections.append(_subject_section(results, subject, others))
+    agreement = published_agreement(results)
+    if len(agreement):
+        sections.append(_published_section(agreement))
+    return "\n".join(sections)
+
+
+def _subject_section(results: pd.DataFrame, subject: str, others: list[str]) -> str:
+    tables = {other: paired_cells(results, subject, other) for other in others}
+    tables = {other: table for other, table in tables.items() if not table.empty}
+    lines = [
+        f"## {subject} against each method\n",
+        f"| method | cells compared | {subject} {LOWER} | {subject} {HIGHER} | {TIED} | {NOT_COUNTED} "
+        f"(< {MIN_SEEDS} seeds) | mean difference |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for other, table in tables.items():
+        count = table.verdict.value_counts()
+        lines.append(
+            f"| {other} | {len(table)} | {count.get(LOWER, 0)} | {count.get(HIGHER, 0)} | "
+            f"{count.get(TIED, 0)} | {count.get(NOT_COUNTED, 0)} | {table.difference.mean():+.3f} |"
+        )
+    details = [_detail(subject, other, table) for other, table in tables.items()]
+    return "\n".join(lines) + "\n" + "".join(details) + _partial_note(results, subject, tables)
+
+
+def _baselines_first(method: str) -> tuple[int, str]:
+    return (BASELINES.index(method) if method in BASELINES else len(BASELINES), method)
+
+
+def _detail(subject: str, other: str, table: pd.DataFrame) -> str:
+    """Every cell of one comparison: the difference, its interval, seeds and pairs, the verdict."""
+    rows = [
+        f"| {_name(r)} | {r.c2st:.3f} | {r.other_c2st:.3f} | {r.difference:+.3f} | {_interval(r)} | "
+        f"{r.n_seeds} | {r.pairs_below} of {r.n_pairs} | {r.verdict} |"
+        for r in table.itertuples()
+    ]
+    return (
+        f"\n### {subject} against {other}\n\n"
+        f"| cell | {subject} | {other} | difference | 95% interval | seeds | pairs {subject} lower "
+        "| verdict |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
+def _published_section(agreement: pd.DataFrame) -> str:
+    method, result = PUBLISHED_PAIR
+    outside = agreement[~agreement.agrees]
+    listed = ", ".join(f"{_name(r)} ({r.difference:+.3f})" for r in outside.itertuples()) or "none"
+    return (
+        f"## {method} against {PUBLISHED_LABELS[result]}\n\n"
+        f"Our cell means (over {_seed_counts(agreement)}) are within ±{PUBLISHED_TOLERANCE} of the "
+        f"published values in {int(agreement.agrees.sum())} of {len(agreement)} cells (mean difference "
+        f"{agreement.difference.mean():+.3f}). Outside: {listed}.\n"
+    )
+
+
+def _seed_counts(agreement: pd.DataFrame) -> str:
+    counts = agreement.n_seeds.value_counts().sort_index()
+    return ", ".join(
+        f"{n} seed{'s' * (k > 1)} in {n_cells} cell{'s' * (n_cells > 1)}"
+        for k, n_cells in counts.items()
+        for n in [k]
+    )
+
+
+def _partial_note(results: pd.DataFrame, subject: str, tables: dict[str, pd.DataFrame]) -> str:
+    """Names the comparisons (``tables``: :func:`paired_cells` per other method) made on fewer pairs than
+    one of the two methods has."""
+    sizes = _ok(results).groupby(["label", *CELL]).size()
+    notes = []
+    for other, table in tables.items():
+        for r in table.itertuples():
+            most = max(sizes.get((m, r.task, r.budget), 0) for m in (subject, other))
+            if r.n_pairs < most:
+                notes.append(f"{other} {_name(r)} on {r.n_pairs} of {most} (seed, observation) pairs")
+    return ("\nCompared on the shared pairs only: " + "; ".join(notes) + ".\n") if notes else ""
+
+
+def _ok(results: pd.DataFrame) -> pd.DataFrame:
+    frame = results.assign(label=method_labels(results))
+    return frame[(frame.status == "ok") & frame.c2st.notna()]
+
+
+def _interval(row: Any) -> str:
+    return "one seed" if pd.isna(row.low) else f"[{row.low:+.3f}, {row.high:+.3f}]"
+
+
+def _name(row: object) -> str:
+    return f"{row.task} {int(row.budget):,}"  # type: ignore[attr-defined]
