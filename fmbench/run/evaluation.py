@@ -10,6 +10,7 @@ cost is in its own table and ``fmbench run --dry-run`` can estimate the next gri
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -41,13 +42,22 @@ class Evaluation:
 
 
 def evaluate(
-    task: Task, posterior: Posterior, i: int, num_samples: int, c2st_backend: str, device: str
+    task: Task,
+    posterior: Posterior,
+    i: int,
+    num_samples: int,
+    c2st_backend: str,
+    device: str,
+    keep: Callable[[Tensor], object] | None = None,
 ) -> Evaluation:
-    """Evaluates ``posterior`` on observation ``i`` of ``task``."""
+    """Evaluates ``posterior`` on observation ``i`` of ``task``; ``keep`` is handed the posterior samples
+    (within the prior, ``(num_samples, D)``), e.g. to keep some (:mod:`fmbench.run.draws`)."""
     x_o = task.observation(i).to(device)
     start = time.perf_counter()
     drawn = sample_within_prior(posterior, task.prior, num_samples, x_o)
     sample_s = time.perf_counter() - start
+    if keep is not None:
+        keep(drawn.samples)
     passes = posterior.passes_per_sample
     reference = task.reference_samples(i)
     n = min(len(reference), len(drawn.samples))  # balanced classes; 10,000 each under the protocol

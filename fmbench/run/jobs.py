@@ -29,6 +29,7 @@ from fmbench import plugins, registry
 from fmbench.coverage import CoverageOptions, calibrate
 from fmbench.method import FitContext, Method, Posterior
 from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
+from fmbench.run.draws import keep_draws
 from fmbench.run.evaluation import evaluate
 from fmbench.run.memory import peak_memory
 from fmbench.run.provenance import provenance
@@ -254,7 +255,7 @@ def _evaluate_fit(job: Job, task: Task, method: Method, options: RunOptions, fit
     for i in job.observations:
         if i in done:
             continue
-        row = _evaluate_one(base, i, task, fit.posterior, options, job.device)
+        row = _evaluate_one(cell, base, i, task, fit.posterior, options, job.device)
         merge_rows(cell, out, [row])
         if row.status != "ok":
             errors.append(f"observation {i}: {row.error}")
@@ -262,11 +263,14 @@ def _evaluate_fit(job: Job, task: Task, method: Method, options: RunOptions, fit
 
 
 def _evaluate_one(
-    base: ResultRow, i: int, task: Task, posterior: Posterior, options: RunOptions, device: str
+    cell: Cell, base: ResultRow, i: int, task: Task, posterior: Posterior, options: RunOptions, device: str
 ) -> ResultRow:
+    def keep(samples: torch.Tensor) -> None:
+        keep_draws(cell, Path(options.out), i, samples)
+
     try:
         torch.manual_seed(base.seed * 1000 + i)
-        result = evaluate(task, posterior, i, options.num_samples, options.c2st_backend, device)
+        result = evaluate(task, posterior, i, options.num_samples, options.c2st_backend, device, keep)
     except Exception as err:  # noqa: BLE001 - a crashed observation is recorded, not raised
         return failed_row(base, i, failure_message("evaluation", err))
     return ResultRow(**{**base.__dict__, "observation": i, **result.__dict__})
