@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from fmbench.report.published import PUBLISHED_LABELS, load_published  # noqa: E402
 
@@ -43,6 +44,7 @@ def c2st_figure(summary: pd.DataFrame) -> Figure:
     published = published[published.result.isin(_PUBLISHED_STYLE) & published.task.isin(tasks)]
     methods = sorted(summary["method"].unique())
     labels = [PUBLISHED_LABELS[a] for a in _PUBLISHED_STYLE if a in set(published.result)] + methods
+    labels += ["hollow: one seed, no refit interval"] * bool(summary["c2st_low"].isna().any())
     cols = min(len(tasks), 4)
     rows = math.ceil(len(tasks) / cols)
     ncol = max(1, min(len(labels), 2 * cols))
@@ -63,6 +65,10 @@ def c2st_figure(summary: pd.DataFrame) -> Figure:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     ordered = [label for label in labels if label in handles]
+    if summary["c2st_low"].isna().any():  # say what a hollow marker is
+        label = "hollow: one seed, no refit interval"
+        handles[label] = Line2D([], [], marker="o", color="0.3", markerfacecolor="white", linestyle="")
+        ordered.append(label)
     fig.legend(
         [handles[k] for k in ordered], ordered, loc="lower center", ncol=ncol, fontsize=8, frameon=False
     )
