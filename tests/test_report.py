@@ -182,7 +182,7 @@ def test_the_figure_keeps_its_whole_legend(num_tasks) -> None:
     fig.canvas.draw()
     (legend,) = fig.legends
     box, page = legend.get_window_extent(), fig.bbox
-    assert len(legend.get_texts()) == 4  # the result and three methods
+    assert len(legend.get_texts()) == 5  # the result, three methods and what a hollow (one-seed) marker is
     assert box.x0 >= page.x0 and box.x1 <= page.x1 and box.y0 >= page.y0, (box, page)
     for ax in fig.axes:
         if ax.get_visible():
