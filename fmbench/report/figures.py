@@ -44,7 +44,7 @@ def c2st_figure(summary: pd.DataFrame) -> Figure:
     published = published[published.result.isin(_PUBLISHED_STYLE) & published.task.isin(tasks)]
     methods = sorted(summary["method"].unique())
     labels = [PUBLISHED_LABELS[a] for a in _PUBLISHED_STYLE if a in set(published.result)] + methods
-    labels += ["hollow: one seed, no refit interval"] * bool(summary["c2st_low"].isna().any())
+    labels += ["one seed (hollow)"] * bool(summary["c2st_low"].isna().any())
     cols = min(len(tasks), 4)
     rows = math.ceil(len(tasks) / cols)
     ncol = max(1, min(len(labels), 2 * cols))
@@ -66,7 +66,7 @@ def c2st_figure(summary: pd.DataFrame) -> Figure:
             handles.setdefault(label, handle)
     ordered = [label for label in labels if label in handles]
     if summary["c2st_low"].isna().any():  # say what a hollow marker is
-        label = "hollow: one seed, no refit interval"
+        label = "one seed (hollow)"
         handles[label] = Line2D([], [], marker="o", color="0.3", markerfacecolor="white", linestyle="")
         ordered.append(label)
     fig.legend(
