@@ -487,8 +487,8 @@ def _collect(grid: Any, options: Any, report: bool) -> int:
         return 0
     print(
         f"fmbench: the grid is not complete: {missing} observation(s) without an ok row "
-        f"({len(failed)} failed), {uncalibrated} fit(s) without coverage; run the command without "
-        "--collect to do them",
+        f"({len(failed)} failed), {uncalibrated} fit(s) without coverage; jobs still queued or running "
+        "(squeue) add their rows as they end; the command without --collect does what is left",
         file=sys.stderr,
     )
     return 1
