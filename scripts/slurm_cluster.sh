@@ -8,8 +8,8 @@
 # `start` writes DIR/slurm.conf for this host (2 CPUs, partitions `debug` (default) and `batch`; no
 # cgroups: proctrack/linuxproc and task/none; no accounting database, so `sacct` is not available), starts
 # munged (its own key and socket in DIR), slurmctld and slurmd (state, spool, logs and pid files in DIR),
-# and waits until `sinfo` shows the node idle. `stop` cancels the cluster's jobs and stops the three
-# daemons, leaving none behind. Needs root and Debian's packages `slurm-wlm` and `munge` (tested with
+# and waits until `sinfo` shows the node idle (slurmctld starts clean, without an earlier start's jobs).
+# `stop` cancels the cluster's jobs and stops the three daemons, leaving none behind. Needs root and Debian's packages `slurm-wlm` and `munge` (tested with
 # SLURM 22.05.8 and munge 0.5.15 on Debian 12); it installs nothing. When it cannot start it says why in
 # one line on stderr, stops what it started and exits 1; every wait has a time limit.
 #
@@ -111,7 +111,7 @@ start() {  # start DIR
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
         --seed-file="$dir/munge/munged.seed" 2>>"$dir/munge/munged.log" ||
         fail "$dir" "munged did not start: $(tail -1 "$dir/munge/munged.log")"
-    timeout 10 slurmctld -f "$SLURM_CONF" 2>>"$dir/slurmctld.log" ||
+    timeout 10 slurmctld -c -f "$SLURM_CONF" 2>>"$dir/slurmctld.log" ||
         fail "$dir" "slurmctld did not start: $(tail -1 "$dir/slurmctld.log")"
     wait_for "$WAIT_S" timeout 5 scontrol ping ||
         fail "$dir" "slurmctld does not answer after ${WAIT_S} s: $(tail -1 "$dir/slurmctld.log")"
