@@ -11,8 +11,8 @@
 # and waits until `sinfo` shows the node idle (slurmctld starts clean, without an earlier start's jobs).
 # `stop` cancels the cluster's jobs and stops the three daemons, leaving none behind. Needs root and
 # Debian's packages `slurm-wlm` and `munge` (tested with SLURM 22.05.8 and munge 0.5.15 on Debian 12);
-# it installs nothing. When it cannot start it says why in
-# one line on stderr, stops what it started and exits 1; every wait has a time limit.
+# it installs nothing. When it cannot start it says why in one line on stderr, stops what it started and
+# exits 1; every wait has a time limit.
 #
 # Settings (environment): FMBENCH_SLURM_PORTS="6817 6818" (slurmctld's and slurmd's TCP ports),
 # FMBENCH_SLURM_CPUS=2, FMBENCH_SLURM_WAIT_S=30 (the longest wait for one daemon).
