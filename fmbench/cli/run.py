@@ -127,9 +127,10 @@ def _add_scale_arguments(scale: Any) -> None:
     scale.add_argument(
         "--jobs",
         type=parse_count,
-        default=1,
+        default=None,
         metavar="N",
-        help="jobs at once: local worker processes (default 1: everything in this process)",
+        help="jobs at once: local worker processes (default 1: everything in this process); with "
+        "--executor slurm, the array tasks running at once (default: as many as SLURM allows)",
     )
     scale.add_argument(
         "--executor",
@@ -251,7 +252,7 @@ def _dry_run(grid: Any, options: Any, args: argparse.Namespace) -> int:
         return 0
     seconds = pd.concat([run_seconds(args.out), committed_seconds()], ignore_index=True)
     pricing = Pricing(args.num_samples, args.coverage_pairs, args.coverage_samples)
-    print(dry_run_text(plans, Path(args.out), seconds, pricing, args.jobs))
+    print(dry_run_text(plans, Path(args.out), seconds, pricing, args.jobs or 1))
     print(
         "(a dry run: nothing was run or written; timings from the folder's own rows, then the committed ones)"
     )
@@ -264,7 +265,7 @@ def _execute(grid: Any, options: Any, args: argparse.Namespace) -> int:
     from fmbench.run.jobs import WorkerSetup
     from fmbench.run.runner import run_grid, submit_without_waiting
 
-    name = args.executor or ("serial" if args.jobs == 1 and args.jobs_per_gpu == 1 else "process")
+    name = args.executor or ("serial" if (args.jobs or 1) == 1 and args.jobs_per_gpu == 1 else "process")
     if args.no_wait and name != "slurm":
         raise UsageError("--no-wait goes with --executor slurm")
     if name != "serial":  # several jobs at once: no per-fit bars, one torch thread each unless told
@@ -273,8 +274,13 @@ def _execute(grid: Any, options: Any, args: argparse.Namespace) -> int:
     setup = WorkerSetup(options, grid.settings, tuple(str(Path(p).resolve()) for p in args.plugin), threads)
     executor = _executor(name, setup, args)
     if args.no_wait:
-        count = submit_without_waiting(grid, options, executor, args.observations_per_job)
-        print(f"submitted {count} jobs; when they have run: the same command with --collect")
+        fits, rest = submit_without_waiting(grid, options, executor, args.observations_per_job)
+        ids = [", ".join(executor.job_ids(handles)) or "none" for handles in (fits, rest)]
+        print(
+            f"submitted {len(fits) + len(rest)} jobs: {len(fits)} fit(s) as SLURM job {ids[0]}, "
+            f"{len(rest)} other(s) as SLURM job {ids[1]} (starts once {ids[0]} has ended); "
+            "when they have run: the same command with --collect"
+        )
         return 0
     summary = run_grid(
         grid,
@@ -302,10 +308,10 @@ def _executor(name: str, setup: Any, args: argparse.Namespace) -> Any:
         gpus: tuple[str, ...] = ()
         if setup.options.device.startswith("cuda"):
             gpus = executors.visible_gpus()
-        return executors.ProcessExecutor(setup, args.jobs, gpus, args.jobs_per_gpu)
+        return executors.ProcessExecutor(setup, args.jobs or 1, gpus, args.jobs_per_gpu)
     parameters = _slurm_parameters(args) if name == "slurm" else {}
     folder = Path(args.out) / "logs" / name
-    parallel = args.jobs if name == "local" or args.jobs > 1 else None
+    parallel = (args.jobs or 1) if name == "local" else args.jobs  # on SLURM: None, no cap
     try:
         return executors.SubmititExecutor(setup, name, folder, parallel, parameters)
     except (ValueError, TypeError, RuntimeError) as err:
@@ -344,8 +350,8 @@ def _collect(grid: Any, options: Any, report: bool) -> int:
         return 0
     print(
         f"fmbench: the grid is not complete: {missing} observation(s) without an ok row "
-        f"({len(failed)} failed), {uncalibrated} fit(s) without coverage; run the command without "
-        "--collect to do them",
+        f"({len(failed)} failed), {uncalibrated} fit(s) without coverage; jobs still queued or running "
+        "(squeue) add their rows as they end; the command without --collect does what is left",
         file=sys.stderr,
     )
     return 1

@@ -2,7 +2,8 @@
 
 - :mod:`~fmbench.run.runner` plans a grid's jobs and schedules them; :mod:`~fmbench.run.jobs` is what a
   worker runs (fit a cell, evaluate observations, calibrate); :mod:`~fmbench.run.executors` where it runs
-  (this process, a local process pool, submitit's local or SLURM executor).
+  (this process, a local process pool, submitit's local or SLURM executor); :mod:`~fmbench.run.slurm`
+  reads why a SLURM job ended (squeue, scontrol, its log) and turns SLURM's stop signal into a failure.
 - :mod:`~fmbench.run.simulations` draws and caches each (task, seed)'s simulations once, budgets being
   nested prefixes; :mod:`~fmbench.run.evaluation` evaluates a fitted posterior on one observation under
   the protocol (:mod:`~fmbench.run.support` rejects draws outside the prior).

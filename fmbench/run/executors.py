@@ -30,6 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from fmbench.run.jobs import Job, JobOutcome, WorkerSetup, run_job
+from fmbench.run.slurm import (
+    SlurmQueue,
+    StoppedBySlurm,
+    ended_without_result,
+    final_state,
+    run_slurm_job,
+    signal_delay_s,
+)
 
 #: The executors ``--executor`` accepts.
 EXECUTORS = ("serial", "process", "local", "slurm")
@@ -227,11 +235,54 @@ class _SubmititHandle(Handle):
         try:
             return self.submitted.result()
         except Exception as err:  # noqa: BLE001 - submitit's errors for a job that did not return
-            lines = [line for line in str(err).strip().splitlines() if line.strip()]
+            # a FailedJobError holds a text, the job's traceback between dashed lines, where the logs are
+            parts = str(err).split("-" * 22)
+            text = parts[1] if len(parts) >= 3 else str(err)
+            lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
             last = lines[-1] if lines else type(err).__name__
             where = f"; log: {self.submitted.paths.stderr}"
+            stopped = f"{StoppedBySlurm.__module__}.{StoppedBySlurm.__name__}: "
+            if last.startswith(stopped):  # SLURM stopped it before fmbench's job had begun
+                raise WorkerDied(last.removeprefix(stopped) + where, attributable=True) from None
             message = f"its job {self.submitted.job_id} ended without a result: {last}{where}"
             raise WorkerDied(message, attributable=True) from None
+
+
+class _SlurmHandle(_SubmititHandle):
+    """A SLURM job: ended once its result file exists or SLURM no longer holds it (asked with ``squeue``,
+    not submitit's ``sacct``, which fails on a cluster without accounting and would leave a cancelled or
+    killed job waited for forever).
+
+    Args:
+        job: The job.
+        submitted: submitit's job.
+        queue: The ``squeue`` reader shared by the executor's handles.
+        result_wait_s: How long a job that SLURM says completed may take to show its result file (a
+            shared file system's delay).
+    """
+
+    def __init__(self, job: Job, submitted: Any, queue: SlurmQueue, result_wait_s: float = 15.0) -> None:
+        super().__init__(job, submitted)
+        self.queue = queue
+        self.result_wait_s = result_wait_s
+        self.submitted_at = time.monotonic()
+
+    def _has_result(self) -> bool:
+        return Path(self.submitted.paths.result_pickle).exists()
+
+    def done(self) -> bool:
+        return self._has_result() or not self.queue.holds(str(self.submitted.job_id), self.submitted_at)
+
+    def outcome(self) -> JobOutcome:
+        job_id, deadline, state = str(self.submitted.job_id), time.monotonic() + self.result_wait_s, None
+        while not self._has_result():
+            state = state or final_state(job_id)
+            if state != "COMPLETED" or time.monotonic() > deadline:
+                cause = ended_without_result(job_id, Path(self.submitted.paths.stderr), state)
+                message = f"its SLURM job {job_id} {cause}; log: {self.submitted.paths.stderr}"
+                raise WorkerDied(message, attributable=True)
+            time.sleep(1.0)
+        return super().outcome()
 
 
 class SubmititExecutor(Executor):
@@ -260,10 +311,15 @@ class SubmititExecutor(Executor):
         self.setup = setup
         self.parallel = parallel
         self.running: list[_SubmititHandle] = []
+        self.queue = SlurmQueue() if cluster == "slurm" else None
+        self._run = run_slurm_job if cluster == "slurm" else run_job
         self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
         self.parameters = {"timeout_min": 24 * 60, "name": "fmbench", **(parameters or {})}
-        if cluster == "slurm" and parallel:
-            self.parameters.setdefault("slurm_array_parallelism", parallel)
+        if cluster == "slurm":
+            if parallel:
+                self.parameters.setdefault("slurm_array_parallelism", parallel)
+            delay = signal_delay_s(float(self.parameters["timeout_min"]))
+            self.parameters.setdefault("slurm_signal_delay_s", delay)
         self.executor.update_parameters(**self.parameters)
 
     def free(self, job: Job, pending: list[Job]) -> bool:
@@ -274,15 +330,23 @@ class SubmititExecutor(Executor):
         if not jobs:
             return []
         with self.executor.batch():
-            submitted = [self.executor.submit(run_job, job, self.setup) for job in jobs]
-        handles = [_SubmititHandle(job, s) for job, s in zip(jobs, submitted, strict=True)]
+            submitted = [self.executor.submit(self._run, job, self.setup) for job in jobs]
+        handles = [self._handle(job, s) for job, s in zip(jobs, submitted, strict=True)]
         self.running.extend(handles)
         return handles
 
+    def _handle(self, job: Job, submitted: Any) -> _SubmititHandle:
+        return _SlurmHandle(job, submitted, self.queue) if self.queue else _SubmititHandle(job, submitted)
+
+    @staticmethod
+    def job_ids(handles: list[Handle]) -> list[str]:
+        """The SLURM job ids of ``handles`` (an array's id once)."""
+        submitted = [h.submitted for h in handles if isinstance(h, _SubmititHandle)]
+        return sorted({str(s.job_id).split("_")[0] for s in submitted}, key=lambda i: (len(i), i))
+
     def depend_on(self, handles: list[Handle]) -> None:
         """Makes the next submission start on SLURM only after ``handles`` have ended (``afterany``)."""
-        submitted = [h.submitted for h in handles if isinstance(h, _SubmititHandle)]
-        ids = sorted({str(s.job_id).split("_")[0] for s in submitted})
+        ids = self.job_ids(handles)
         if ids:
             extra = dict(self.parameters.get("slurm_additional_parameters", {}))
             extra["dependency"] = "afterany:" + ":".join(ids)

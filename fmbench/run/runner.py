@@ -198,14 +198,14 @@ def run_grid(
 
 def submit_without_waiting(
     grid: Grid, options: RunOptions, executor: SubmititExecutor, observations_per_job: int = 1
-) -> int:
+) -> tuple[list[Handle], list[Handle]]:
     """Submits every job at once: the fits as one SLURM array, the rest as a second array that starts
-    when the first has ended. Returns the number of jobs submitted."""
+    when the first has ended. Returns the fits' handles and the others'."""
     plans = plan(grid, options, observations_per_job)
     fits = executor.submit([p.fit for p in plans])
     executor.depend_on(fits)
     followers = executor.submit([job for p in plans for job in p.followers])
-    return len(fits) + len(followers)
+    return fits, followers
 
 
 class _Scheduler:
