@@ -100,39 +100,41 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_xcompare(args: argparse.Namespace) -> None:
-    """Both implementations at the true parameters of observations 1-10."""
+    """Both implementations at the true parameters of observations 1-10.
+
+    Given theta the 10 coordinates are independent binomials, so the noise-free probabilities define the
+    joint law of ``x``: ``TV(Bin(n, p), Bin(n, q)) <= n |p - q|`` and the total variation of the product is
+    at most the sum over coordinates (``tv_bound``). Empirically: ``draws`` of ``x`` from each
+    implementation, per coordinate a chi-square test of homogeneity (sparse counts pooled), and the share of
+    draws that come out identical when both draw from the same generator state (``same_seed_equal``).
+    """
     from scipy.stats import chi2_contingency
 
     task = get_task("sir")
     rows = []
     for i in range(1, 11):
         theta = task.true_parameters(i).reshape(1, 2)
-        ours = task.noise_free(theta)
-        theirs = scipy_sir_probs(theta)
+        ours, theirs = task.noise_free(theta), scipy_sir_probs(theta)
         rel = ((ours - theirs).abs() / theirs.clamp_min(1e-30)).max().item()
         torch.manual_seed(i)
         x_ours = task.simulate(theta.expand(args.draws, 2))
-        torch.manual_seed(10_000 + i)
+        torch.manual_seed(i)
+        x_same = torch.distributions.Binomial(COUNT, probs=theirs.expand(args.draws, 10)).sample()
         x_scipy = torch.distributions.Binomial(COUNT, probs=theirs.expand(args.draws, 10)).sample()
         p_values = []
         for k in range(10):
             a, b = x_ours[:, k].long(), x_scipy[:, k].long()
             values = torch.unique(torch.cat([a, b]))
-            if len(values) < 2:
-                p_values.append(1.0)
-                continue
-            table = np.array([[(s == v).sum().item() for v in values] for s in (a, b)])
-            table = _pool_sparse(table)
+            table = _pool_sparse(np.array([[(s == v).sum().item() for v in values] for s in (a, b)]))
             p_values.append(float(chi2_contingency(table)[1]) if table.shape[1] > 1 else 1.0)
-        joint = c2st(x_ours, x_scipy, backend="torch")
         rows.append(
             {
                 "observation": i,
                 "max_rel_diff_probs": f"{rel:.2e}",
-                "float32_probs_equal": int(torch.equal(ours, theirs)),
+                "tv_bound": f"{(COUNT * (ours - theirs).abs().sum()).item():.2e}",
                 "min_chi2_p": f"{min(p_values):.3f}",
                 "coords_p_below_0.01": sum(p < 0.01 for p in p_values),
-                "joint_c2st": f"{joint:.4f}",
+                "same_seed_equal": f"{(x_ours == x_same).all(-1).float().mean().item():.4f}",
             }
         )
         print(rows[-1], flush=True)
