@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
     task = get_task(args.task)
     data = torch.load(args.sims)
     theta, x = data["theta"][: args.budget], data["x"][: args.budget]
-    overrides = dict(kv.split("=", 1) for kv in args.set)
+    overrides = {name: json.loads(value) for name, value in (kv.split("=", 1) for kv in args.set)}
     method = get_method("npe_nsf", overrides)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tag", required=True)
     p.add_argument("--observations", type=_observations, default=list(range(1, 11)))
     p.add_argument("--num-samples", type=int, default=10_000)
-    p.add_argument("--set", action="append", default=[], help="npe_nsf setting NAME=VALUE")
+    p.add_argument("--set", action="append", default=[], help="npe_nsf setting NAME=JSON, e.g. num_bins=4")
     p.set_defaults(run=cmd_fit)
     p = sub.add_parser("score")
     p.add_argument("tags", nargs="+")
