@@ -14,6 +14,7 @@ Each subcommand isolates one part of the chain simulator -> data -> NPE -> sampl
 - ``score``: the same samples scored by several C2STs: fmbench's ``torch`` and ``sklearn`` backends
   (sbibm's MLP classifier) and ``sbi_rf``, ``sbi.utils.metrics.c2st`` at its defaults (a random forest),
   the call Vetter et al. made.
+- ``same``: whether two samples files hold bit-identical draws.
 - ``export``: the observations and simulations as plain tensors for ``studies/sir_audit_sbi.py``, which
   trains NPE as their code did under any sbi version (0.23.3 in a throwaway environment).
 
@@ -210,6 +211,16 @@ def cmd_score(args: argparse.Namespace) -> None:
     _write(args.out, rows, append=True)
 
 
+def cmd_same(args: argparse.Namespace) -> None:
+    """Whether two samples files hold the same draws, observation by observation."""
+    a, b = (torch.load(args.work / "samples" / f"{tag}.pt") for tag in (args.a, args.b))
+    for i in sorted(a["samples"]):
+        x, y = a["samples"][i], b["samples"][i]
+        gap = (x - y).abs().max().item() if x.shape == y.shape else float("nan")
+        print(f"observation {i}: equal {torch.equal(x, y)}, largest difference {gap:.3g}")
+    print(a["meta"], b["meta"], sep="\n")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     task = get_task(args.task)
     observations = torch.stack([task.observation(i) for i in range(1, 11)])
@@ -273,6 +284,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--observations", type=_observations, default=None)
     p.add_argument("--out", type=Path, default=RESULTS / "sir_audit_c2st.csv")
     p.set_defaults(run=cmd_score)
+    p = sub.add_parser("same")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.set_defaults(run=cmd_same)
     p = sub.add_parser("export")
     p.add_argument("--task", default="sir")
     p.set_defaults(run=cmd_export)
