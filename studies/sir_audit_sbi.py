@@ -67,8 +67,8 @@ def main() -> None:
         "epochs": epochs,
         "fit_s": fit_s,
         "n_train": len(theta),
-        "sbi": sbi.__version__,
-        "torch": torch.__version__,
+        "sbi": str(sbi.__version__),
+        "torch": str(torch.__version__),  # TorchVersion would need weights_only=False to load
     }
     out = args.work / "samples" / f"{args.tag}.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
