@@ -310,3 +310,21 @@ def test_equal_cost_fits_each_entrant_once_and_summarizes(
     printed = capsys.readouterr().out
     assert "| two_moons | 2e+02 | npe_nsf | 1 |" in printed and "| 1.00 |" in printed
     assert "summed fit s over its cells, fmpe_one:" in printed
+
+
+def test_sir_audit_scipy_simulator_matches_ours_and_scores_a_tiny_fit(tmp_path: Path) -> None:
+    audit = study("sir_audit")
+    task = get_task("sir")
+    theta = task.true_parameters(1).reshape(1, 2)
+    assert torch.allclose(audit.scipy_sir_probs(theta), task.noise_free(theta), rtol=1e-6, atol=0)
+    work = ["--work", str(tmp_path)]
+    audit.main([*work, "simulate", "--impl", "scipy", "--budget", "200"])
+    sims = tmp_path / "sims" / "sir_scipy_seed1_200.pt"
+    tiny = ["hidden_features=8", "num_transforms=1", "num_bins=4", "max_num_epochs=2"]
+    audit.main(
+        [*work, "fit", "--sims", str(sims), "--budget", "200", "--tag", "tiny", "--observations", "1"]
+        + ["--num-samples", "200", *[arg for s in tiny for arg in ("--set", s)]]
+    )
+    out = tmp_path / "c2st.csv"
+    audit.main([*work, "score", "tiny", "--backends", "torch", "sbi_rf", "--out", str(out)])
+    assert [r["backend"] for r in rows(out)] == ["torch", "sbi_rf"]
