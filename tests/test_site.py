@@ -15,7 +15,6 @@ import pytest
 
 from fmbench.cli import main
 from fmbench.report.site import mean_ranks, page_name
-from fmbench.report.writer import write_report
 
 #: Chromium's flags for a sandbox-less container with no network.
 CHROMIUM_FLAGS = [
@@ -41,14 +40,16 @@ def _run(out: Path, *extra: str) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site of a toy grid (toy_exact and toy_slow at 200 and 400 simulations, seed 1) merged
     with a folder ``mine`` holding toy_exact with other settings at 200, seed 1 (its column:
-    ``toy_exact@mine``), written as ``fmbench report paper mine --to board --site`` would."""
+    ``toy_exact@mine``), written by ``fmbench report paper mine --to board --site``."""
     root = tmp_path_factory.mktemp("site")
     _run(root / "paper", "--methods", "toy_exact", "toy_slow", "--budgets", "200", "400", "--seeds", "1")
     mine = ("--methods", "toy_exact", "--budgets", "200", "--seeds", "1", "--set", "toy_exact.scale=2")
     _run(root / "mine", *mine)
-    files = write_report(root / "paper", root / "board", include=[root / "mine"], site=True)
-    assert files.site is not None and files.site.index == root / "board" / "site" / "index.html"
-    return files.site.index.parent
+    assert (
+        main(["report", str(root / "paper"), str(root / "mine"), "--to", str(root / "board"), "--site"]) == 0
+    )
+    assert (root / "board" / "site" / "index.html").exists()
+    return root / "board" / "site"
 
 
 def test_the_site_has_a_page_per_task_and_method_and_states_its_size(site: Path) -> None:

@@ -1,5 +1,6 @@
-"""The site's pictures of posteriors: pairwise marginals of each method's kept draws over the reference
-posterior's, with the true parameter marked; and a method's coverage curves, one panel per task.
+"""The site's pictures of posteriors: pairwise marginals of each method's kept draws (points) over the
+reference posterior's 68% and 95% highest-density regions (contours), with the true parameter marked; and
+a method's coverage curves, one panel per task.
 
 A posterior picture is one PNG per (task, budget, observation): a column per method, a row per pair of
 parameters. Tasks with up to :data:`CORNER_DIM` parameters show every pair; larger ones show the pairs of
@@ -18,16 +19,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy.ndimage import gaussian_filter  # noqa: E402
 
 from fmbench.coverage import CoverageCurve, plot_coverage  # noqa: E402
 
 #: Parameters whose pairs are drawn: all of a task with at most this many, else the first this many.
 CORNER_DIM = 4
-#: Reference draws shown under each method's (the first of the reference posterior's samples).
-REFERENCE_DRAWS = 1000
+#: The reference posterior's highest-density regions drawn as contours (of a smoothed 2-D histogram).
+REGION_MASSES = (0.68, 0.95)
+_BINS = 40
 #: Resolution of every site picture (PNG), dots per inch.
-DPI = 72
-_PANEL = 1.9  # inches
+DPI = 80
+_PANEL = 2.0  # inches
 
 
 def parameter_pairs(dim: int) -> list[tuple[int, int]]:
@@ -53,7 +56,7 @@ def posterior_figure(
     """Draws each method's draws over the reference posterior's, pair by pair, into ``path`` (PNG).
 
     Args:
-        reference: Reference posterior samples ``(N, D)``.
+        reference: Reference posterior samples ``(N, D)`` (all of them: they only shape the contours).
         draws: Method label -> its kept draws ``(M, D)``.
         truth: The true parameter ``(D,)``, marked with a cross.
         labels: The ``D`` parameter names.
@@ -62,7 +65,7 @@ def posterior_figure(
     """
     pairs = parameter_pairs(reference.shape[1])
     methods = list(draws)
-    width, height = _PANEL * len(methods) + 0.2, _PANEL * len(pairs) + 0.5
+    width, height = max(_PANEL * len(methods) + 0.2, 3.4), _PANEL * len(pairs) + 0.5
     fig, axes = plt.subplots(len(pairs), len(methods), figsize=(width, height), squeeze=False)
     # fixed margins in inches (tight_layout measures every label: most of the drawing time)
     fig.subplots_adjust(
@@ -77,8 +80,8 @@ def posterior_figure(
         lows, highs = _limits(reference[:, [i, j]], truth[[i, j]])
         for col, method in enumerate(methods):
             ax = axes[row, col]
-            ax.scatter(reference[:, i], reference[:, j], s=1, color="0.6", alpha=0.5, linewidths=0)
-            ax.scatter(draws[method][:, i], draws[method][:, j], s=1, color="C0", alpha=0.5, linewidths=0)
+            ax.scatter(draws[method][:, i], draws[method][:, j], s=1, color="C0", alpha=0.6, linewidths=0)
+            _regions(ax, reference[:, [i, j]], lows, highs)
             ax.plot(truth[i], truth[j], "x", color="C3", markersize=6, markeredgewidth=1.5)
             ax.set(xlim=(lows[0], highs[0]), ylim=(lows[1], highs[1]))
             ax.tick_params(labelsize=6)
@@ -88,6 +91,22 @@ def posterior_figure(
                 ax.set_title(method, fontsize=8)
     fig.suptitle(title, fontsize=8)
     return save_figure(fig, path)
+
+
+def _regions(ax: plt.Axes, reference: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> None:
+    """Draws the reference's highest-density regions of :data:`REGION_MASSES` as black contours (a
+    smoothed 2-D histogram of ``reference`` ``(N, 2)`` over the axis limits)."""
+    hist, xedges, yedges = np.histogram2d(
+        reference[:, 0], reference[:, 1], bins=_BINS, range=[[lows[0], highs[0]], [lows[1], highs[1]]]
+    )
+    hist = gaussian_filter(hist, 1.0)
+    ordered = np.sort(hist.ravel())[::-1]
+    if ordered[0] <= 0:
+        return
+    mass = np.cumsum(ordered) / ordered.sum()
+    levels = sorted({float(ordered[min(np.searchsorted(mass, m), len(ordered) - 1)]) for m in REGION_MASSES})
+    centers = (xedges[:-1] + xedges[1:]) / 2, (yedges[:-1] + yedges[1:]) / 2
+    ax.contour(*centers, hist.T, levels=levels, colors="black", linewidths=0.8)
 
 
 def _limits(reference: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

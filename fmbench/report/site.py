@@ -36,7 +36,7 @@ from fmbench.report.kept_draws import draws_size, kept_draws_index
 from fmbench.report.pictures import (
     CORNER_DIM,
     DPI,
-    REFERENCE_DRAWS,
+    REGION_MASSES,
     coverage_figure,
     parameter_pairs,
     posterior_figure,
@@ -186,14 +186,15 @@ def _posterior_section(folder: Path, task: str, draws: pd.DataFrame) -> tuple[li
     if dim <= CORNER_DIM:
         shown = "every pair of parameters"
     html = [
-        f'<p class="note">Per observation and budget, a column per method: its kept draws (blue; the '
-        f"first {KEPT_DRAWS:,} of the lowest seed that kept them, seed named below) over "
-        f"{REFERENCE_DRAWS:,} reference posterior samples (grey), true parameter &times; in red; "
-        f"{shown} ({len(parameter_pairs(dim))} row(s)).</p>"
+        f'<p class="note">Per observation and budget, a column per method: its kept draws (blue points; '
+        f"the first {KEPT_DRAWS:,} of the lowest seed that kept them, seed named below) over the reference "
+        f"posterior's {' and '.join(f'{m:.0%}' for m in REGION_MASSES)} highest-density regions (black "
+        f"contours of its samples), true parameter &times; in red; {shown} "
+        f"({len(parameter_pairs(dim))} row(s)).</p>"
     ]
     pictures = []
     for (budget, obs), part in draws.groupby(["budget", "observation"]):
-        reference = spec.reference_samples(int(obs))[:REFERENCE_DRAWS].numpy().astype(np.float32)
+        reference = spec.reference_samples(int(obs)).numpy().astype(np.float32)
         truth = spec.true_parameters(int(obs)).numpy().reshape(-1).astype(np.float32)
         kept = {r.method: read_draws(r.path) for r in part.itertuples()}
         kept = {m: d for m, d in kept.items() if d is not None}
@@ -227,8 +228,9 @@ def _method_page(
         pictures.append(path)
         coverage_html = _img(path, "Expected coverage (TARP) on held-out prior-predictive pairs, all seeds")
     body = (
-        f"<h1>{escape(method)}</h1><p>{description}</p>"
-        + "<h2>Settings</h2>"
+        f"<h1>{escape(method)}</h1><p>{description}</p>" + "<h2>Settings</h2>"
+        '<p class="note">As recorded in its result rows (one table per set of settings run); "auto" '
+        "settings resolve per budget. Defaults and help from the method's registered config.</p>"
         + _settings_tables(rows, cls)
         + "<h2>Cost</h2>"
         '<p class="note">Medians over the method\'s cells: whether it has a tractable density, log_prob '
@@ -437,12 +439,13 @@ def _safe(name: str) -> str:
 
 
 def _num(value: object, digits: int = 3, integers: bool = False) -> str:
-    """``value`` with ``digits`` decimals; with ``integers``, a whole number as one (``1,000``)."""
+    """``value`` with ``digits`` decimals; with ``integers``, a whole number as one (``1,000``) and any
+    other to ``digits`` significant digits."""
     if value is None or pd.isna(value):
         return ""
     if integers and float(value).is_integer():
         return f"{int(value):,}"
-    return f"{float(value):.{digits}f}"
+    return f"{float(value):.{digits}g}" if integers else f"{float(value):.{digits}f}"
 
 
 def _int(value: object) -> str:
