@@ -14,18 +14,7 @@ from pathlib import Path
 import pytest
 
 from fmbench.cli import main
-from fmbench.report.site import mean_ranks, page_name
-
-#: Chromium's flags for a sandbox-less container with no network.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from fmbench.report.site import CHROMIUM_FLAGS, mean_ranks, page_name
 
 
 def _run(out: Path, *extra: str) -> None:
@@ -103,7 +92,7 @@ def browser():
         )
     with sync_api.sync_playwright() as playwright:
         try:
-            chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+            chromium = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_FLAGS))
         except sync_api.Error as err:
             pytest.skip(f"Chromium at {executable} does not start: {err}")
         yield chromium

@@ -31,6 +31,7 @@ _BINS = 40
 #: Resolution of every site picture (PNG), dots per inch.
 DPI = 80
 _PANEL = 2.0  # inches
+_MIN_WIDTH = 3.4
 
 
 def parameter_pairs(dim: int) -> list[tuple[int, int]]:
@@ -65,12 +66,14 @@ def posterior_figure(
     """
     pairs = parameter_pairs(reference.shape[1])
     methods = list(draws)
-    width, height = max(_PANEL * len(methods) + 0.2, 3.4), _PANEL * len(pairs) + 0.5
+    grid, height = _PANEL * len(methods) + 0.2, _PANEL * len(pairs) + 0.5
+    width = max(grid, _MIN_WIDTH)  # room for the title; the panels stay square, centred
+    side = (width - grid) / 2
     fig, axes = plt.subplots(len(pairs), len(methods), figsize=(width, height), squeeze=False)
     # fixed margins in inches (tight_layout measures every label: most of the drawing time)
     fig.subplots_adjust(
-        left=0.45 / width,
-        right=1 - 0.1 / width,
+        left=(0.45 + side) / width,
+        right=1 - (0.1 + side) / width,
         bottom=0.35 / height,
         top=1 - 0.6 / height,
         wspace=0.4,

@@ -48,6 +48,18 @@ from fmbench.run.draws import KEPT_DRAWS, KEPT_OBSERVATIONS, read_draws
 
 STATIC = ("site.js", "site.css")
 
+#: Flags that open the site in a headless Chromium in a container without a sandbox or network (used by
+#: tests/test_site.py and scripts/site_screenshots.py).
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
 
 @dataclass(frozen=True)
 class SiteInputs:
