@@ -432,8 +432,10 @@ def _td(text: object, key: object = None, kind: str = "num") -> str:
 
 
 def _img(path: Path, caption: str) -> str:
+    """A figure of ``path`` (under ``img/``), linked to itself at full size, with its caption."""
+    src = f"img/{escape(path.name)}"
     return (
-        f'<figure><img src="img/{escape(path.name)}" alt="{escape(caption)}">'
+        f'<figure><a href="{src}"><img src="{src}" alt="{escape(caption)}"></a>'
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
