@@ -16,7 +16,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from fmbench.report.site import CHROMIUM_FLAGS, page_name
+from fmbench.report.markup import page_name
+from fmbench.report.site import CHROMIUM_FLAGS
 
 
 def shoot(page: Page, path: Path, out: Path, anchor: str | None = None) -> list[str]:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from fmbench.cli import main
-from fmbench.report.site import CHROMIUM_FLAGS, mean_ranks, page_name
+from fmbench.report.markup import page_name
+from fmbench.report.site import CHROMIUM_FLAGS
+from fmbench.report.site_tables import mean_ranks
 
 
 def _run(out: Path, *extra: str) -> None:
@@ -170,7 +172,7 @@ def test_the_leaderboard_sorts_filters_and_links_to_a_task_page(browser, site: P
 def test_the_site_modules_examples_hold() -> None:
     import doctest
 
-    from fmbench.report import pictures, site
+    from fmbench.report import markup, pictures
 
-    for module in (site, pictures):
+    for module in (markup, pictures):
         assert doctest.testmod(module).failed == 0, module.__name__
