@@ -8,6 +8,7 @@ passes without a browser.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def test_the_site_has_a_page_per_task_and_method_and_states_its_size(site: Path)
     index = (site / "index.html").read_text()
     assert "Kept posterior draws in the run folder(s): 10 files" in index  # 2 x 2 x 2 + 2 observations
     assert "This site:" in index and "toy_exact@mine" in index
+    assert f'<a href="{page_name("task", "toy_gaussian")}">toy_gaussian</a> (4).' in index  # its pictures
     pictures = sorted(p.name for p in (site / "img").glob("posterior_*.png"))
     assert pictures == [f"posterior_toy_gaussian_{b}_obs{i}.png" for b in (200, 400) for i in (1, 2)]
     task_page = (site / page_name("task", "toy_gaussian")).read_text()
@@ -176,3 +178,12 @@ def test_the_site_modules_examples_hold() -> None:
 
     for module in (markup, pictures):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_the_committed_paper_site_refers_only_to_files_it_holds() -> None:
+    site = Path(__file__).resolve().parent.parent / "results" / "paper" / "site"
+    if not site.is_dir():
+        pytest.skip("results/paper/site/ is not in this checkout")
+    for page in site.glob("*.html"):
+        for target in re.findall(r'(?:src|href)="([^"#:]+)"', page.read_text()):
+            assert (site / target).is_file(), f"{page.name} refers to {target}, which is not in the site"

@@ -32,7 +32,15 @@ from fmbench.registry import METHODS, get_task
 from fmbench.report.figures import c2st_figure
 from fmbench.report.intervals import INTERVAL_NAME
 from fmbench.report.kept_draws import draws_size, kept_draws_index
-from fmbench.report.markup import document, figure_block, fmt_bytes, fmt_value, page_name, safe_name
+from fmbench.report.markup import (
+    document,
+    figure_block,
+    fmt_bytes,
+    fmt_value,
+    page_name,
+    safe_name,
+    task_link,
+)
 from fmbench.report.pictures import (
     CORNER_DIM,
     DPI,
@@ -108,11 +116,12 @@ def write_site(folder: Path, inputs: SiteInputs) -> SiteFiles:
     summary = inputs.summary
     tasks, methods = sorted(summary.task.unique()), sorted(summary.method.unique())
     draws = kept_draws_index(inputs.rows)
-    pages, images = [], []
+    pages, images, posteriors = [], [], {}
     for task in tasks:
         page, pictures = _task_page(folder, task, inputs, draws[draws.task == task], tasks, methods)
         pages.append(page)
         images += pictures
+        posteriors[task] = len(pictures) - 1  # all but the C2ST plot
     for method in methods:
         page, pictures = _method_page(folder, method, inputs, tasks, methods)
         pages.append(page)
@@ -120,13 +129,26 @@ def write_site(folder: Path, inputs: SiteInputs) -> SiteFiles:
     index = folder / "index.html"
     for _ in range(2):  # the second pass states the size the first measured
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-        index.write_text(_index_page(inputs, tasks, methods, size, len(images)))
+        index.write_text(_index_page(inputs, tasks, methods, posteriors, size, len(images)))
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     return SiteFiles(index, [index, *pages], images, size)
 
 
-def _index_page(inputs: SiteInputs, tasks: list[str], methods: list[str], size: int, images: int) -> str:
+def _index_page(
+    inputs: SiteInputs,
+    tasks: list[str],
+    methods: list[str],
+    posteriors: dict[str, int],
+    size: int,
+    images: int,
+) -> str:
     summary = inputs.summary
+    with_pictures = [f"{task_link(t)} ({n})" for t, n in posteriors.items() if n]
+    pictures = (
+        "Posterior pictures (kept draws over the reference posterior) on the task pages: "
+        + (", ".join(with_pictures) if with_pictures else "none yet: no cell of these runs kept draws")
+        + "."
+    )
     budgets = sorted(int(b) for b in summary.budget.unique())
     filters = "".join(
         f'<label>{key} <select data-filter="{key}"><option value="">all</option>'
@@ -142,6 +164,7 @@ def _index_page(inputs: SiteInputs, tasks: list[str], methods: list[str], size: 
         "seeds &times; observations. The best of each (task, budget) is marked &#9733;. sbibm's published "
         "NPE (Lueckmann et al. 2021; one fit per observation, not amortized) stands beside; the FMPE paper "
         "publishes no numbers. Click a column header to sort.</p>"
+        f'<p class="note">{pictures}</p>'
         "<h2>Ranking</h2>" + ranking_table(summary) + "<h2>Every cell</h2>"
         f'<div class="filters">{filters} <span id="shown"></span> rows shown</div>'
         + cells_table(summary, table_id="leaderboard")
