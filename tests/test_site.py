@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,7 +83,7 @@ def test_mean_ranks_count_the_cells_each_method_ran() -> None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser() -> Iterator[Any]:
     """A headless Chromium, or a skip that says what is missing."""
     sync_api = pytest.importorskip(
         "playwright.sync_api",
@@ -103,7 +105,7 @@ def browser():
         chromium.close()
 
 
-def _open(browser, path: Path):
+def _open(browser: Any, path: Path) -> tuple[Any, list[str]]:
     """A page showing ``path``, and the list its console errors and failed requests are added to."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     problems: list[str] = []
@@ -116,14 +118,15 @@ def _open(browser, path: Path):
     return page, problems
 
 
-def _column(page, table: str, index: int) -> list[str]:
+def _column(page: Any, table: str, index: int) -> list[str]:
+    """The sort keys of column ``index`` of the rows of table ``#table`` not hidden by a filter."""
     return page.eval_on_selector_all(
         f"#{table} tbody tr:not([hidden])", f"rows => rows.map(r => r.cells[{index}].dataset.v)"
     )
 
 
 @pytest.mark.browser
-def test_every_page_loads_in_chromium_with_its_images_and_no_error(browser, site: Path) -> None:
+def test_every_page_loads_in_chromium_with_its_images_and_no_error(browser: Any, site: Path) -> None:
     pages = sorted(site.glob("*.html"))
     for path in pages:
         page, problems = _open(browser, path)
@@ -138,7 +141,9 @@ def test_every_page_loads_in_chromium_with_its_images_and_no_error(browser, site
 
 
 @pytest.mark.browser
-def test_the_leaderboard_sorts_filters_and_links_to_a_task_page(browser, site: Path, tmp_path: Path) -> None:
+def test_the_leaderboard_sorts_filters_and_links_to_a_task_page(
+    browser: Any, site: Path, tmp_path: Path
+) -> None:
     page, problems = _open(browser, site / "index.html")
     methods = _column(page, "leaderboard", 2)
     page.click("#leaderboard thead th:nth-child(3)")  # method
