@@ -44,7 +44,7 @@ def test_a_new_method_stands_beside_ours_on_the_same_cells(tmp_path, capsys) -> 
     board = (tmp_path / "mine" / "leaderboard.md").read_text()
     assert "| task | budget | fmpe | npe_nsf | zuko_npe | sbibm NPE (published) |" in board
     assert (
-        "| two_moons | 1,000 | 0.615 +- 0.007 (2) | 0.715 +- 0.007 (2) | **0.565 +- 0.007 (2)** | 0.725 |"
+        "| two_moons | 1,000 | 0.615 (1×2, 1 seed) | 0.715 (1×2, 1 seed) | **0.565 (1×2, 1 seed)** | 0.725 |"
         in board
     )
     assert "different settings" not in board
@@ -57,7 +57,7 @@ def test_cells_with_different_settings_in_two_folders_are_flagged_not_averaged(t
     assert main(["report", ours, mine, "--to", str(tmp_path / "report")]) == 0
     board = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "| npe_nsf | npe_nsf@mine |" in board
-    assert "0.715 +- 0.007 (2)" in board and "0.915 +- 0.007 (2)" in board
+    assert "0.715 (1×2, 1 seed)" in board and "0.915 (1×2, 1 seed)" in board
     assert "- two_moons npe_nsf 1,000 seed 1: method_config_hash a (paper), other (mine)" in board
 
 

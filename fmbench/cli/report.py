@@ -25,22 +25,30 @@ def add_parsers(sub: Any) -> None:
         "flagged and kept apart, never averaged)",
     )
     report.add_argument("--to", type=Path, default=None, metavar="DIR", help="report folder (default: OUT)")
+    report.add_argument(
+        "--site",
+        action="store_true",
+        help="also write a static site (leaderboard, a page per task and per method, posterior pictures) "
+        "into REPORT/site/, opened from disk",
+    )
     report.set_defaults(handler=report_command)
 
 
 def report_command(args: argparse.Namespace) -> int:
     """Writes the report of ``args.results`` (and ``args.include``) into ``args.to``."""
-    write_report(args.results, args.to, args.include)
+    write_report(args.results, args.to, args.include, site=args.site)
     return 0
 
 
-def write_report(results: Path, to: Path | None, include: Sequence[Path] = ()) -> None:
+def write_report(results: Path, to: Path | None, include: Sequence[Path] = (), site: bool = False) -> None:
     """Writes the report and prints where its files are; a missing or bad table is a usage error."""
     from fmbench.report.writer import write_report as write
 
     try:
-        files = write(results, to, include=include)
+        files = write(results, to, include=include, site=site)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     print(f"leaderboard: {files.leaderboard}\nfigure: {files.figure}\ntimings: {files.timings_md}")
     print(f"cost per method: {files.costs_md}\nfindings: {files.findings}")
+    if files.site is not None:
+        print(f"site: {files.site.index} ({len(files.site.pages)} pages, {files.site.size / 1e6:.1f} MB)")

@@ -5,8 +5,11 @@ from one or more merged result folders (:mod:`~fmbench.report.merge`); :mod:`~fm
 aggregates rows into cells; :mod:`~fmbench.report.findings` states what they say;
 :mod:`~fmbench.report.figures` draws C2ST against budget; :mod:`~fmbench.report.published` holds the
 published anchors. :mod:`~fmbench.report.paths` and :mod:`~fmbench.report.passes` read a run's fits to
-draw the ODE methods' flows and their accuracy against network passes.
+draw the ODE methods' flows and their accuracy against network passes. :mod:`~fmbench.report.site` writes
+the static site (``--site``): its tables (:mod:`~fmbench.report.site_tables`), HTML
+(:mod:`~fmbench.report.markup`), posterior pictures (:mod:`~fmbench.report.pictures`) of the kept draws
+it finds (:mod:`~fmbench.report.kept_draws`), and ``static/site.js`` and ``site.css``.
 
 May import: the contracts, ``fmbench.metrics``, ``fmbench.coverage``, ``fmbench.fmpe`` and the run
-engine's tables (``fmbench.run.results``); never the gate or the CLI.
+engine's tables and kept draws (``fmbench.run.results``, ``fmbench.run.draws``); never the gate or the CLI.
 """

@@ -17,13 +17,14 @@ Writes into the report folder:
 - ``c2st_vs_budget.png``: C2ST against budget, one panel per task, one line per method, refit intervals
   as error bars;
 - ``coverage.png``: expected coverage on held-out pairs, one panel per task x budget (when the run
-  computed it).
+  computed it);
+- ``site/`` with ``site=True``: the static site of the same tables (:mod:`fmbench.report.site`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +42,8 @@ from fmbench.report.findings import findings_markdown
 from fmbench.report.intervals import INTERVAL_NAME
 from fmbench.report.merge import Merged, conflict_note, merge_results, rename_coverage, source_names
 from fmbench.report.published import PUBLISHED_LABELS, published_value
-from fmbench.report.summary import c2st_summary, cost_summary, method_costs
+from fmbench.report.site import SiteFiles, SiteInputs, write_site
+from fmbench.report.summary import c2st_summary, cost_summary, method_costs, method_labels
 from fmbench.run.jobs import NUM_SAMPLES
 from fmbench.run.results import load_results
 
@@ -59,13 +61,15 @@ class ReportFiles:
     findings: Path
     figure: Path
     coverage: Path | None
+    site: SiteFiles | None = None
 
 
 def write_report(
-    results_path: Path, report_dir: Path | None = None, include: Sequence[Path] = ()
+    results_path: Path, report_dir: Path | None = None, include: Sequence[Path] = (), site: bool = False
 ) -> ReportFiles:
     """Builds every report file from the results table at ``results_path`` (a folder or a CSV), merged
-    with the tables of the ``include`` folders (:mod:`fmbench.report.merge`) when there are any."""
+    with the tables of the ``include`` folders (:mod:`fmbench.report.merge`) when there are any, and
+    with ``site`` the static site in ``site/`` of the report folder."""
     results_path = Path(results_path)
     paths = [results_path, *map(Path, include)]
     merged = merge_results(paths) if include else None
@@ -106,7 +110,24 @@ def write_report(
     plot_c2st_vs_budget(summary, files.figure)
     if files.coverage is not None:
         plot_coverage_grid(coverage_curves(coverage), files.coverage)
+    if site:
+        inputs = SiteInputs(_site_rows(results[~unchecked], paths, merged), summary, coverage, paths)
+        files = replace(files, site=write_site(folder / "site", inputs))
     return files
+
+
+def _site_rows(results: pd.DataFrame, paths: list[Path], merged: Merged | None) -> pd.DataFrame:
+    """``results`` with what the site needs to find kept draws: ``label`` (the leaderboard column),
+    ``run_method`` (the method's name in its run folder) and ``folder`` (that run folder)."""
+    folders = [p if p.is_dir() else p.parent for p in paths]
+    if merged is None:
+        return results.assign(label=method_labels(results), run_method=results.method, folder=folders[0])
+    by_source = dict(zip(source_names(paths), folders, strict=True))
+    original = {(source, name): method for (source, method, _), name in merged.renamed.items()}
+    run_method = [original.get((s, m), m) for s, m in zip(results.source, results.method, strict=True)]
+    return results.assign(
+        label=method_labels(results), run_method=run_method, folder=results.source.map(by_source)
+    )
 
 
 def _coverage_table(results_path: Path) -> pd.DataFrame:
