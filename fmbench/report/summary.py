@@ -77,7 +77,8 @@ def _with_cell_fit_time(ok: pd.DataFrame) -> pd.DataFrame:
 
 def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Cost per task, budget, method: fit time, time per ``num_samples`` samples, epochs, parameters,
-    network passes per sample, rejected fraction, log_prob time per 1,000 thetas, peak fit memory.
+    network passes per sample, rejected fraction, log_prob time per 1,000 thetas, the evaluation's C2ST,
+    MMD and NLTP seconds per observation (where the rows record them), peak fit memory.
 
     Over seeds, every column is a mean; within one seed's cell the fit time is as in
     :func:`_with_cell_fit_time`."""
@@ -92,6 +93,9 @@ def cost_summary(results: pd.DataFrame) -> pd.DataFrame:
         "passes_per_sample": ("passes_per_sample", "mean"),
         "rejected_fraction": ("rejected_fraction", "mean"),
         "log_prob_s": ("log_prob_s", "mean"),
+        "c2st_s": ("c2st_s", "mean"),
+        "mmd_s": ("mmd_s", "mean"),
+        "nltp_s": ("nltp_s", "mean"),
         "peak_memory_mb": ("peak_memory_mb", "max"),
     }
     present = {k: v for k, v in columns.items() if v[0] in ok.columns}
