@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from fmbench.cli import main
-from fmbench.run.estimate import Pricing, committed_seconds, estimate_jobs, job_seconds
+from fmbench.run.estimate import COLUMNS, Pricing, committed_seconds, estimate_jobs, job_seconds
 from fmbench.run.jobs import Job
-from fmbench.run.results import COLUMNS, Cell
+from fmbench.run.results import COLUMNS as ROW_COLUMNS
+from fmbench.run.results import Cell
 
 
 def _rows() -> pd.DataFrame:
@@ -22,7 +23,7 @@ def _rows() -> pd.DataFrame:
                     num_samples=5000,
                 )
             )  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=ROW_COLUMNS)
 
 
 def test_job_seconds_takes_medians_over_cells_at_the_protocol_s_sample_count() -> None:
@@ -45,6 +46,13 @@ def test_a_job_is_priced_from_its_cell_else_from_the_method_s_other_tasks() -> N
     assert "other task" in found[1].source and "dimension 2" in found[1].source
     assert found[2].seconds == pytest.approx(200 * 1000 / 10_000)
     assert found[3].seconds is None and found[3].source == "unknown"
+
+
+def test_without_timings_every_job_is_unknown() -> None:
+    cell = Cell("two_moons", "npe_nsf", 1000, 1, "h")
+    jobs = [Job("fit", cell), Job("evaluate", cell, (1,)), Job("calibrate", cell)]
+    found = estimate_jobs(jobs, pd.DataFrame(columns=COLUMNS), Pricing())
+    assert [(e.seconds, e.source) for e in found] == [(None, "unknown")] * 3
 
 
 def test_the_committed_timings_cover_the_paper_grid() -> None:

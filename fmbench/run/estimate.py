@@ -33,6 +33,8 @@ from fmbench.run.runner import CellPlan
 #: The committed summary of the paper grid's seconds.
 COMMITTED = "data/job_seconds.csv"
 KEY = ["task", "method", "budget"]
+#: The columns of a :func:`job_seconds` table.
+COLUMNS = [*KEY, "theta_dim", "sampling_s", "classifier_s", "samples_per_s", "rows", "fit_s", "cells"]
 _SAMPLING = ["sample_s", "nltp_s", "log_prob_s"]  # scale with the method
 _CLASSIFIER = ["c2st_s", "mmd_s"]  # scale with the task's dimension
 
@@ -71,7 +73,7 @@ def committed_seconds() -> pd.DataFrame:
         with files("fmbench").joinpath(COMMITTED).open() as handle:
             return pd.read_csv(handle)
     except FileNotFoundError:
-        return pd.DataFrame(columns=[*KEY, "theta_dim", "fit_s", "sampling_s", "classifier_s"])
+        return pd.DataFrame(columns=COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,9 @@ def _estimate(job: Job, table: pd.DataFrame, pricing: Pricing) -> Estimate:
     samples_per_s, source = _lookup(table, cell.task, cell.method, cell.budget, "samples_per_s")
     if job.kind == "calibrate":
         drawn = pricing.coverage_pairs * pricing.coverage_samples
-        seconds = drawn / samples_per_s if samples_per_s else None
-        return Estimate(job, seconds, f"{drawn:,} draws at {source}'s rate")
+        if not samples_per_s:
+            return Estimate(job, None, "unknown")
+        return Estimate(job, drawn / samples_per_s, f"{drawn:,} draws at the rate of {source}")
     sampling, source = _lookup(table, cell.task, cell.method, cell.budget, "sampling_s")
     classifier, where = _classifier(table, cell.task)
     if sampling is None or classifier is None:
@@ -158,7 +161,7 @@ def run_seconds(out: Path) -> pd.DataFrame:
     try:
         return job_seconds(load_results(out))
     except (FileNotFoundError, ValueError, KeyError):
-        return pd.DataFrame(columns=KEY)
+        return pd.DataFrame(columns=COLUMNS)
 
 
 def format_hours(seconds: float) -> str:
