@@ -140,3 +140,85 @@ def test_the_tolerance_is_the_larger_of_the_floor_and_k_standard_errors() -> Non
     assert Tolerance().of(quiet) == 0.02
     assert Tolerance().of(noisy) == pytest.approx(2 * 0.2 / 3**0.5)
     assert Tolerance(absolute=0.0, standard_errors=1.0).of(pd.Series([0.7])) == 0.0
+
+
+@pytest.fixture(scope="module")
+def seeded_reference(tmp_path_factory):
+    """A reference holding three seeds (refits) of toy_exact on toy_gaussian at 100 simulations."""
+    out = tmp_path_factory.mktemp("seeded_reference")
+    grid = Grid(
+        tasks=("toy_gaussian",), methods=("toy_exact",), budgets=(100,), seeds=(1, 2, 3), observations=(1, 2)
+    )
+    torch.manual_seed(0)
+    run_grid(grid, RunOptions(out=out, num_samples=300, show_progress=False, calibration=_no_coverage()))
+    return out
+
+
+def test_refit_noise_pools_the_seed_to_seed_spread_of_cells_with_three_seeds() -> None:
+    from fmbench.gate.noise import refit_noise
+
+    rows = pd.DataFrame(
+        {
+            "task": "t",
+            "method": ["a"] * 6 + ["b"] * 3 + ["c"] * 2,
+            "budget": 100,
+            "seed": [1, 1, 2, 2, 3, 3, 1, 2, 3, 1, 2],
+            "observation": [1, 2] * 3 + [1] * 5,
+            "status": "ok",
+            "c2st": [0.6, 0.8, 0.7, 0.7, 0.8, 0.8, 0.5, 0.6, 0.7, 0.9, 0.5],
+        }
+    )
+    noise = refit_noise(rows)  # a: seed means 0.7, 0.7, 0.8; b: 0.5, 0.6, 0.7; c has 2 seeds: left out
+    squares = (2 * (0.1 / 3) ** 2 + (0.2 / 3) ** 2) + (0.1**2 + 0 + 0.1**2)
+    assert noise.df == 4 and noise.sd == pytest.approx((squares / 4) ** 0.5)
+    assert list(noise.cells.method) == ["a", "b"]
+    one_seed = noise.tolerance(seeds_checked=1, cells_checked=1, false_alarm_rate=0.01)
+    three = noise.tolerance(seeds_checked=3, cells_checked=1, false_alarm_rate=0.01)
+    assert one_seed == pytest.approx(3.7469 * noise.sd * 2**0.5, rel=1e-3)  # t(0.99, 4)
+    assert three == pytest.approx(one_seed / 3**0.5)
+    assert noise.tolerance(1, 4, 0.01) > one_seed  # Bonferroni over the cells checked
+    assert refit_noise(rows[rows.method == "c"]) is None
+
+
+def test_a_seeded_reference_calibrates_the_tolerance_on_its_refits(
+    seeded_reference, tmp_path, capsys
+) -> None:
+    assert _check(seeded_reference, tmp_path / "run") == 0
+    out = capsys.readouterr().out
+    assert "tolerance from refit noise" in out and "1 reference cell(s) with 3 seeds, 2 df" in out
+    assert "1 of 1 cell(s) pass; 6 of 6 row(s) reproduce the reference exactly" in out
+    assert " 1-3 " in out.splitlines()[1]
+
+
+def test_seeds_re_runs_only_those_seeds_and_widens_the_tolerance(seeded_reference, tmp_path, capsys) -> None:
+    from fmbench.gate.noise import refit_noise
+    from fmbench.run.results import load_results
+
+    assert _check(seeded_reference, tmp_path / "run", "--seeds", "2") == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 row(s) reproduce the reference exactly" in out
+    assert set(load_results(tmp_path / "run").seed) == {2}
+    noise = refit_noise(load_results(seeded_reference))
+    assert f"{noise.tolerance(1, 1, 0.01):.3f}" in out
+
+
+def test_a_regression_beyond_the_refit_tolerance_fails_and_one_within_passes(
+    seeded_reference, tmp_path, capsys
+) -> None:
+    assert _check(seeded_reference, tmp_path / "far", "--set", "toy_exact.scale=3") == 1
+    assert "worse by" in capsys.readouterr().out
+    assert _check(seeded_reference, tmp_path / "near", "--set", "toy_exact.scale=1.001") == 1
+    out = capsys.readouterr().out
+    assert "SETTINGS" in out and "worse by" not in out  # a new hash fails; the C2ST is within the noise
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "9"], "--seeds 9 not in the reference (it holds 1, 2, 3)"),
+        (["--false-alarm-rate", "1.5"], "strictly between 0 and 1"),
+    ],
+)
+def test_bad_seeds_or_rates_exit_2(seeded_reference, tmp_path, capsys, args, message) -> None:
+    assert _check(seeded_reference, tmp_path / "run", *args) == 2
+    assert message in capsys.readouterr().err

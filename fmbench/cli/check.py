@@ -8,6 +8,7 @@ from typing import Any
 
 from fmbench.cli.arguments import add_settings_option, parse_count, settings_by_method
 from fmbench.cli.common import UsageError, set_threads
+from fmbench.gate.noise import FALSE_ALARM_RATE
 
 
 def add_parsers(sub: Any) -> None:
@@ -24,15 +25,36 @@ def add_parsers(sub: Any) -> None:
         "--out", type=Path, default=None, metavar="RUN", help="run folder (default: a temporary one)"
     )
     check.add_argument(
-        "--tolerance",
-        type=float,
-        default=0.02,
-        metavar="C2ST",
-        help="a cell fails when its mean C2ST is worse by more than max(this, K standard errors of the "
-        "reference's mean over its observations) (default: 0.02)",
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="re-run only these seeds of the reference (default: all; every seed still measures the "
+        "refit noise)",
     )
     check.add_argument(
-        "--standard-errors", type=float, default=2.0, metavar="K", help="K of the tolerance (default: 2)"
+        "--false-alarm-rate",
+        type=float,
+        default=FALSE_ALARM_RATE,
+        metavar="P",
+        help="where the reference holds >= 3 seeds of a cell, its tolerance comes from their spread, for "
+        f"a chance P that unchanged code fails any cell (default: {FALSE_ALARM_RATE:g})",
+    )
+    check.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="C2ST",
+        help="a fixed tolerance instead (a cell fails when its mean C2ST is worse by more than this)",
+    )
+    check.add_argument(
+        "--standard-errors",
+        type=float,
+        default=2.0,
+        metavar="K",
+        help="for a cell with fewer than 3 seeds in the reference: it fails when worse by more than "
+        "max(0.02, K standard errors of the reference's mean over its rows) (default: 2)",
     )
     add_settings_option(check, "change a recorded setting for the re-run (repeatable)")
     check.add_argument(
@@ -48,14 +70,22 @@ def add_parsers(sub: Any) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Re-runs the reference and compares; returns 1 when a cell fails."""
+    from fmbench.gate.check import Tolerance
     from fmbench.gate.command import CheckError, run_check
 
     set_threads(args.threads)
     try:
+        tolerance = Tolerance(
+            fixed=args.tolerance, false_alarm_rate=args.false_alarm_rate, standard_errors=args.standard_errors
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    try:
         return run_check(
             args.reference,
             args.out,
-            tolerance=(args.tolerance, args.standard_errors),
+            tolerance=tolerance,
+            seeds=tuple(args.seeds) if args.seeds else None,
             overrides=settings_by_method(args.set),
             ignore_versions=args.ignore_versions,
             device=args.device,

@@ -1,8 +1,9 @@
 """What ``fmbench check REFERENCE [--out RUN]`` does, step by step (the comparison is in
 :mod:`fmbench.gate.check`, the reading and re-running of the reference in :mod:`fmbench.gate.reference`).
 
-1. Read the reference grid from REFERENCE's rows; refuse (:class:`CheckError`) one produced with other
-   versions of torch or sbi than this environment's, unless ``ignore_versions``.
+1. Read the reference grid from REFERENCE's rows, keep the cells of the seeds asked for (all by default;
+   every seed measures the refit noise); refuse (:class:`CheckError`) one produced with other versions of
+   torch or sbi than this environment's, unless ``ignore_versions``.
 2. If RUN already holds an ``ok`` row for every reference observation, read it; otherwise run the
    reference grid into RUN (a temporary folder by default), which skips the rows already there.
 3. Compare cell by cell, print the table, return 1 when a cell fails and 0 otherwise.
@@ -24,6 +25,7 @@ from fmbench.gate.reference import (
     read_reference,
     reference_rows,
     run_reference,
+    with_seeds,
 )
 from fmbench.registry import RegistryError
 from fmbench.run.provenance import package_version
@@ -38,17 +40,18 @@ class CheckError(ValueError):
 def run_check(
     reference_path: Path,
     out: Path | None = None,
-    tolerance: tuple[float, float] = (0.02, 2.0),
+    tolerance: Tolerance | None = None,
+    seeds: tuple[int, ...] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
     ignore_versions: bool = False,
     device: str = "cpu",
     show_progress: bool = True,
 ) -> int:
-    """Checks a run against the reference at ``reference_path``; prints the table; returns the exit
-    status (0: every cell passes, 1: some cell fails)."""
+    """Checks a run against the reference at ``reference_path`` (its cells of ``seeds``, all by default);
+    prints the table; returns the exit status (0: every cell passes, 1: some cell fails)."""
     try:
-        limits = Tolerance(*tolerance)
-        reference = read_reference(reference_path)
+        limits = tolerance or Tolerance()
+        reference = with_seeds(read_reference(reference_path), seeds)
     except (BadReferenceError, ValueError) as err:
         raise CheckError(str(err)) from None
     if out is None:

@@ -10,7 +10,7 @@ when there is one, is in ``coverage.csv`` (pairs per fit, samples per pair). ``f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,19 @@ def read_reference(path: Path) -> ReferenceGrid:
             "sbi": str(_one(rows, "sbi_version", path)),
         },
     )
+
+
+def with_seeds(reference: ReferenceGrid, seeds: tuple[int, ...] | None) -> ReferenceGrid:
+    """``reference`` with only the cells of ``seeds`` (all when ``None``): the ones a check re-runs; the
+    reference's other seeds still measure its refit noise."""
+    if seeds is None:
+        return reference
+    held = sorted({cell.seed for cell in reference.cells})
+    unknown = sorted(set(seeds) - set(held))
+    if unknown:
+        missing, present = (", ".join(map(str, values)) for values in (unknown, held))
+        raise BadReferenceError(f"--seeds {missing} not in the reference (it holds {present})")
+    return replace(reference, cells=tuple(c for c in reference.cells if c.seed in seeds))
 
 
 def _one(rows: pd.DataFrame, column: str, path: Path) -> Any:
