@@ -192,3 +192,21 @@ def test_the_committed_paper_site_refers_only_to_files_it_holds() -> None:
     for page in site.glob("*.html"):
         for target in re.findall(r'(?:src|href)="([^"#:]+)"', page.read_text()):
             assert (site / target).is_file(), f"{page.name} refers to {target}, which is not in the site"
+
+
+def test_a_method_run_with_two_settings_has_its_coverage_on_each_column_s_page(tmp_path: Path) -> None:
+    out = tmp_path / "two"
+    common = ("--methods", "toy_exact", "--budgets", "200", "--seeds", "1")
+    for scale in ("1", "2"):
+        argv = [
+            *("run", "--tasks", "toy_gaussian", "--observations", "1", "--num-samples", "200"),
+            *("--coverage-pairs", "20", "--out", str(out), "--no-progress", *common),
+            *("--set", f"toy_exact.scale={scale}"),
+        ]
+        assert main(argv) == 0
+    assert main(["report", str(out), "--site"]) == 0
+    pages = sorted((out / "site").glob("method_*.html"))
+    assert len(pages) == 2 and all("toy_exact[" in p.read_text() for p in pages)
+    for page in pages:
+        text = page.read_text()
+        assert "No coverage was computed" not in text and "img/coverage_toy_exact" in text

@@ -251,9 +251,9 @@ def _method_page(
     description = escape(cls.description) if cls else "not registered here (a plugin method?)"
     costs = method_costs(inputs.rows.assign(method=inputs.rows.label))
     pictures, coverage_html = [], '<p class="note">No coverage was computed for this method.</p>'
-    coverage = inputs.coverage
-    if not coverage.empty and (coverage.method == method).any():
-        curves = coverage_curves(coverage[coverage.method == method])
+    coverage = _coverage_of(inputs.coverage, rows, method)
+    if not coverage.empty:
+        curves = coverage_curves(coverage)
         per_task: dict[str, dict[int, object]] = {}
         for (task, budget), by_method in curves.items():
             per_task.setdefault(task, {})[budget] = by_method[method]
@@ -280,3 +280,15 @@ def _method_page(
     path = folder / page_name("method", method)
     path.write_text(document(f"fmbench: {method}", body, tasks, methods))
     return path, pictures
+
+
+def _coverage_of(coverage: pd.DataFrame, rows: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The coverage rows of the leaderboard column ``label`` (whose result rows are ``rows``), renamed to
+    it: a method run with several settings has one column per set, told apart by ``method_config_hash``."""
+    if coverage.empty or rows.empty:
+        return coverage.iloc[0:0]
+    if "method_config_hash" not in coverage or "method_config_hash" not in rows:
+        return coverage[coverage.method == label]
+    fits = set(zip(rows.method.astype(str), rows.method_config_hash.astype(str), strict=True))
+    keys = zip(coverage.method.astype(str), coverage.method_config_hash.astype(str), strict=True)
+    return coverage[[key in fits for key in keys]].assign(method=label)
