@@ -222,3 +222,14 @@ def test_a_regression_beyond_the_refit_tolerance_fails_and_one_within_passes(
 def test_bad_seeds_or_rates_exit_2(seeded_reference, tmp_path, capsys, args, message) -> None:
     assert _check(seeded_reference, tmp_path / "run", *args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_jobs_re_runs_the_reference_in_worker_processes_and_reproduces_it(
+    seeded_reference, tmp_path, capsys
+) -> None:
+    from pathlib import Path
+
+    plugin = str(Path(__file__).parent / "toy_plugin.py")
+    argv = ["--plugin", plugin, "check", str(seeded_reference), "--out", str(tmp_path / "run")]
+    assert main([*argv, "--jobs", "2", "--no-progress"]) == 0
+    assert "1 of 1 cell(s) pass; 6 of 6 row(s) reproduce the reference exactly" in capsys.readouterr().out

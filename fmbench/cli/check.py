@@ -64,6 +64,13 @@ def add_parsers(sub: Any) -> None:
     )
     check.add_argument("--device", default="cpu", help="torch device of the methods (default: cpu)")
     check.add_argument("--threads", type=parse_count, default=None, metavar="N", help="torch threads")
+    check.add_argument(
+        "--jobs",
+        type=parse_count,
+        default=1,
+        metavar="N",
+        help="re-run the reference in N worker processes, one torch thread each (default: 1, this process)",
+    )
     check.add_argument("--no-progress", action="store_true", help="no progress bars")
     check.set_defaults(handler=check_command)
 
@@ -90,6 +97,8 @@ def check_command(args: argparse.Namespace) -> int:
             ignore_versions=args.ignore_versions,
             device=args.device,
             show_progress=not args.no_progress,
+            jobs=args.jobs,
+            plugin_files=tuple(str(Path(p).resolve()) for p in args.plugin),
         )
     except CheckError as err:
         raise UsageError(str(err)) from None

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,29 +47,22 @@ def run_check(
     ignore_versions: bool = False,
     device: str = "cpu",
     show_progress: bool = True,
+    jobs: int = 1,
+    plugin_files: tuple[str, ...] = (),
 ) -> int:
     """Checks a run against the reference at ``reference_path`` (its cells of ``seeds``, all by default);
-    prints the table; returns the exit status (0: every cell passes, 1: some cell fails)."""
+    prints the table; returns the exit status (0: every cell passes, 1: some cell fails). ``jobs`` > 1
+    re-runs the reference in that many worker processes (one torch thread each, loading ``plugin_files``)."""
     try:
         limits = tolerance or Tolerance()
         reference = with_seeds(read_reference(reference_path), seeds)
+        run = _RerunOptions(device, show_progress, jobs, plugin_files)
     except (BadReferenceError, ValueError) as err:
         raise CheckError(str(err)) from None
     if out is None:
         with tempfile.TemporaryDirectory(prefix="fmbench_check_") as tmp:
-            return _check_into(
-                reference_path,
-                reference,
-                Path(tmp),
-                limits,
-                overrides,
-                ignore_versions,
-                device,
-                show_progress,
-            )
-    return _check_into(
-        reference_path, reference, Path(out), limits, overrides, ignore_versions, device, show_progress
-    )
+            return _check_into(reference_path, reference, Path(tmp), limits, overrides, ignore_versions, run)
+    return _check_into(reference_path, reference, Path(out), limits, overrides, ignore_versions, run)
 
 
 def _check_into(
@@ -78,8 +72,7 @@ def _check_into(
     tolerance: Tolerance,
     overrides: dict[str, dict[str, Any]] | None,
     ignore_versions: bool,
-    device: str,
-    show_progress: bool,
+    options: _RerunOptions,
 ) -> int:
     try:
         expected = expected_hashes(reference, overrides)
@@ -91,12 +84,30 @@ def _check_into(
         run = existing
     else:
         _check_versions(reference_path, reference.versions, _environment_versions(), ignore_versions)
-        run_reference(reference, out, overrides, device, show_progress)
+        run_reference(
+            reference,
+            out,
+            overrides,
+            options.device,
+            options.show_progress,
+            options.jobs,
+            options.plugin_files,
+        )
         run = load_results(out)
     _check_versions(reference_path, reference.versions, _versions_of(run), ignore_versions)
     comparison = compare(reference, reference_rows(reference_path), run, tolerance, expected)
     print(format_comparison(comparison))
     return 0 if comparison.passed else 1
+
+
+@dataclass(frozen=True)
+class _RerunOptions:
+    """How the reference is re-run: device, progress bars, worker processes, plugin files."""
+
+    device: str
+    show_progress: bool
+    jobs: int
+    plugin_files: tuple[str, ...]
 
 
 def _has_results(out: Path) -> bool:

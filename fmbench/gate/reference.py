@@ -151,9 +151,14 @@ def run_reference(
     overrides: dict[str, dict[str, Any]] | None = None,
     device: str = "cpu",
     show_progress: bool = True,
+    jobs: int = 1,
+    plugin_files: tuple[str, ...] = (),
 ) -> None:
     """Runs every cell of ``reference`` into ``out`` (rows already ``ok`` there are kept), with the
-    recorded settings updated by ``overrides`` (``{method: {name: value}}``)."""
+    recorded settings updated by ``overrides`` (``{method: {name: value}}``); ``jobs`` > 1 runs the jobs
+    in that many worker processes of one torch thread each (which load ``plugin_files``)."""
+    from fmbench.run.executors import ProcessExecutor
+    from fmbench.run.jobs import WorkerSetup
     from fmbench.run.runner import RunOptions, run_grid
 
     options = RunOptions(
@@ -161,11 +166,14 @@ def run_reference(
         num_samples=reference.num_samples,
         c2st_backend=reference.c2st_backend,
         device=device,
-        show_progress=show_progress,
+        show_progress=show_progress and jobs == 1,
         calibration=reference.coverage,
     )
-    for grid in reference_grids(reference, overrides):
-        run_grid(grid, options)
+    for grid in reference_grids(reference, overrides, merged=True):
+        executor = None
+        if jobs > 1:
+            executor = ProcessExecutor(WorkerSetup(options, grid.settings, plugin_files, threads=1), jobs)
+        run_grid(grid, options, executor, progress=show_progress)
 
 
 def expected_hashes(
@@ -184,8 +192,13 @@ def expected_hashes(
     }
 
 
-def reference_grids(reference: ReferenceGrid, overrides: dict[str, dict[str, Any]] | None = None) -> list:
-    """One :class:`fmbench.run.runner.Grid` per reference cell (validated: bad names or settings raise)."""
+def reference_grids(
+    reference: ReferenceGrid, overrides: dict[str, dict[str, Any]] | None = None, merged: bool = False
+) -> list:
+    """The :class:`fmbench.run.runner.Grid` s that run the reference's cells (validated: bad names or
+    settings raise): one per cell, or with ``merged`` a single grid when the cells are every combination
+    of their tasks, methods, budgets and seeds with the same observations (so that its jobs can run side by
+    side)."""
     from fmbench.run.runner import Grid
 
     overrides = overrides or {}
@@ -193,6 +206,21 @@ def reference_grids(reference: ReferenceGrid, overrides: dict[str, dict[str, Any
     if unknown:
         raise BadReferenceError(f"--set names method(s) not in the reference: {', '.join(unknown)}")
     settings = {m: {**s, **overrides.get(m, {})} for m, s in reference.settings.items()}
+    cells = reference.cells
+    axes = [tuple(dict.fromkeys(key[i] for key in (c.key for c in cells))) for i in range(4)]
+    product = {(t, m, b, s) for t in axes[0] for m in axes[1] for b in axes[2] for s in axes[3]}
+    if merged and product == {c.key for c in cells} and len({c.observations for c in cells}) == 1:
+        tasks, methods, budgets, seeds = axes
+        return [
+            Grid(
+                tasks=tasks,
+                methods=methods,
+                budgets=budgets,
+                seeds=seeds,
+                observations=cells[0].observations,
+                settings={m: settings[m] for m in methods},
+            )
+        ]
     return [
         Grid(
             tasks=(cell.task,),
@@ -202,5 +230,5 @@ def reference_grids(reference: ReferenceGrid, overrides: dict[str, dict[str, Any
             observations=cell.observations,
             settings={cell.method: settings[cell.method]},
         )
-        for cell in reference.cells
+        for cell in cells
     ]
