@@ -2,10 +2,11 @@
 
 The reference (fmpe and npe_nsf on two_moons and gaussian_linear at 1,000 simulations, observations 1-2,
 1,000 samples, no coverage, seeds 1-5; the command is in ``results/ci/RUN.txt``) measures its own refit
-noise with its five seeds; CI re-runs seed 1 (``--seeds 1``, a few minutes on one core) and the tolerance
-comes from that noise (``fmbench/gate/noise.py``; false alarms and power in ``docs/ci_gate.md``).
-Deselect it locally with ``-m "not reference"``. The check runs in a subprocess with one torch thread,
-as the reference was made, so that on CPU with the same versions every row reproduces exactly.
+noise with its five seeds; CI re-runs seed 1 (``--seeds 1``, in two worker processes of one torch thread
+each: 90 s on two idle cores) and the tolerance comes from that noise (``fmbench/gate/noise.py``; false
+alarms and power in ``docs/ci_gate.md``).
+Deselect it locally with ``-m "not reference"``. The check runs in a subprocess, its workers with one torch
+thread, as the reference was made, so that on CPU with the same versions every row reproduces exactly.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 def _check(out: Path, *extra: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "fmbench.cli", "check", str(REFERENCE), "--out", str(out)]
-    command += ["--seeds", "1", "--threads", "1", "--no-progress", *extra]
+    command += ["--seeds", "1", "--threads", "1", "--jobs", "2", "--no-progress", *extra]
     return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=1800)
 
 
