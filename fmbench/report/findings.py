@@ -37,11 +37,12 @@ BASELINES = ("npe_nsf", "npe_maf")
 PUBLISHED_PAIR = ("npe_nsf", "sbibm_npe")
 #: Why a published amortized NPE with seeds is not set beside ours (issue 44's audit).
 OTHER_C2ST_NOTE = (
-    "Vetter et al. 2025's five-seed amortized NPE (sir, lotka_volterra; mackelab/npe-pfn) is not set beside "
-    "ours: their C2ST is sbi's `c2st` at its defaults, a random forest, which on our own sir samples reads "
-    "0.02-0.04 lower than sbibm's MLP C2ST (0.715 against 0.747 at 1e3, 0.550 against 0.590 at 1e4, seed 1; "
-    "0.512 against 0.535 at 1e5, a refit of seed 1); scored their way our fits fall inside or just beside "
-    "their seed ranges. Measured in studies/NOTES.md (sir fidelity audit); docs/anchors.md has the table."
+    "Vetter et al. 2025's five-seed amortized NPE (sir, lotka_volterra; mackelab/npe-pfn) is not set "
+    "beside ours: their C2ST is sbi's `c2st` at its defaults, a random forest, which on our own samples "
+    "reads 0.01-0.04 lower than sbibm's MLP C2ST (sir 0.715 against 0.747 at 1e3, 0.550 against 0.590 "
+    "at 1e4, seed 1; 0.512 against 0.535 at 1e5, a refit of seed 1; lotka_volterra 0.961 against 0.971 "
+    "at 1e4, 0.872 against 0.890 at 1e5); scored their way our fits fall inside or just beside their "
+    "seed ranges. Measured in studies/NOTES.md (sir fidelity audit); docs/anchors.md has the table."
 )
 #: How far our npe_nsf may be from the published NPE and still agree (issue 17: ±0.05).
 PUBLISHED_TOLERANCE = 0.05
