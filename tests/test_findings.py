@@ -79,6 +79,18 @@ def test_methods_are_compared_on_the_pairs_both_have() -> None:
     assert maf.n_pairs == 1 and maf.difference == pytest.approx(-0.01) and maf.verdict == "not counted"
 
 
+def test_a_seed_sharing_only_some_observations_is_left_out_of_the_comparison() -> None:
+    partial = [
+        *_rows("fmpe", "two_moons", 1000, [0.99], seed=4),
+        *_rows("npe_nsf", "two_moons", 1000, [0.50], seed=4),
+    ]
+    table = pd.concat([_table(), pd.DataFrame(partial, columns=COLUMNS)], ignore_index=True)
+    moons = paired_cells(table, "fmpe", "npe_nsf").set_index("task").loc["two_moons"]
+    assert moons.n_seeds == 3 and moons.difference == pytest.approx(-0.10) and moons.verdict == "lower"
+    agreement = published_agreement(table).set_index("task").loc["two_moons"]
+    assert agreement.n_seeds == 3
+
+
 def test_npe_nsf_is_set_beside_the_published_value_with_the_tolerance() -> None:
     table = published_agreement(_table()).set_index("task")
     assert table.loc["two_moons"].agrees and table.loc["two_moons"].n_seeds == 3

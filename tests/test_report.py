@@ -194,3 +194,23 @@ def test_the_cost_per_method_table_reads_a_table_without_the_cost_columns() -> N
     costs = method_costs(table).set_index("method")
     assert list(costs.density) == ["no", "no"] and costs["sample_s_per_10000"].isna().all()
     assert costs.loc["fmpe", "fit_s_1000"] == 10.0
+
+
+def test_a_seed_with_only_some_of_the_cells_observations_waits_outside_the_mean(tmp_path) -> None:
+    one = _table()
+    one = one[one.status == "ok"]
+    partial = one[one.observation == 1].assign(seed=4, c2st=0.99)  # a run in progress: observation 1 only
+    seeded = pd.concat(
+        [*(one.assign(seed=s, c2st=one.c2st + shift) for s, shift in ((1, 0), (2, 0.02), (3, 0.04))), partial]
+    )
+    summary = c2st_summary(seeded).set_index(["method", "budget"])
+    row = summary.loc[("fmpe", 1000)]
+    assert row.n_seeds == 3 and row.n_partial == 1 and row.c2st_mean == pytest.approx(0.64)
+    seeded.to_csv(tmp_path / "results.csv", index=False)
+    board = write_report(tmp_path / "results.csv").leaderboard.read_text()
+    assert "(3×3, +1 partial)** |" in board and "`+k partial`" in board
+
+
+def test_a_failed_observation_does_not_make_its_seed_partial() -> None:
+    row = c2st_summary(_table()).set_index(["method", "budget"]).loc[("npe_nsf", 1000)]
+    assert row.n_seeds == 1 and row.n_partial == 0 and row.n_failed == 1

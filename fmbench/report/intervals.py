@@ -5,7 +5,8 @@ Seeds are the repeat axis of the protocol: seed s means new simulations and a ne
 1-10 are a fixed test set shared by every seed, so what varies from one fit to the next is the seed. A
 cell's value is therefore the mean over seeds of each seed's mean over observations, and its 95% interval
 is a Student-t interval over those seed means (``n_seeds - 1`` degrees of freedom): it holds fit-to-fit
-variance (and the observation noise each seed mean carries), and a cell with one seed has none.
+variance (and the observation noise each seed mean carries), and a cell with one seed has none. A seed
+evaluated on only some of its cell's observations waits outside the mean until it is complete.
 
 Two methods are compared on the (seed, observation) pairs both evaluated: the same seed means the same
 simulations for both, so the difference is taken per pair, averaged per seed, and the t-interval over
@@ -47,6 +48,27 @@ def t_interval(values: np.ndarray | pd.Series) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def complete_seeds(rows: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Splits ``rows`` (one per ``keys``, seed and observation) into the rows of complete seeds and a
+    table of the partial ones.
+
+    A seed of a cell (``keys``) is complete when it has a row for every observation that any seed of the
+    cell has. A partial seed (a grid still running, a run given fewer observations) would weigh its few
+    observations as much as another seed's ten, and on other observations, so it is left out of the
+    cell's value and interval until it is complete. Where no seed of a cell is complete, all are kept.
+
+    Returns ``(kept, partial)``: the rows of the kept seeds, and per left-out seed ``keys``, ``seed``,
+    ``n_observations`` (its own) and ``cell_observations`` (the cell's).
+    """
+    per_seed = rows.groupby([*keys, "seed"])["observation"].nunique().rename("n_observations").reset_index()
+    per_cell = rows.groupby(keys)["observation"].nunique().rename("cell_observations").reset_index()
+    per_seed = per_seed.merge(per_cell, on=keys)
+    complete = per_seed["n_observations"] == per_seed["cell_observations"]
+    keep = complete | ~complete.groupby([per_seed[k] for k in keys]).transform("any")
+    kept = rows.merge(per_seed.loc[keep, [*keys, "seed"]], on=[*keys, "seed"])
+    return kept, per_seed.loc[~keep].reset_index(drop=True)
+
+
 def seed_means(ok: pd.DataFrame, keys: list[str], value: str = "c2st") -> pd.DataFrame:
     """Each seed's mean of ``value`` over its observations, per ``keys``: columns ``keys``, ``seed``,
     ``value`` and ``n_observations``."""
@@ -86,7 +108,9 @@ def paired_differences(pairs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
     Returns per ``keys``: ``n_seeds``, ``n_pairs``, ``c2st`` and ``other_c2st`` (means of seed means),
     ``difference`` (their difference, the mean of the seed differences), ``low`` and ``high`` (its
-    interval), ``verdict`` and ``pairs_below`` (pairs where the first method is lower)."""
+    interval), ``verdict`` and ``pairs_below`` (pairs where the first method is lower). Seeds that share
+    only some of the cell's observations are left out (:func:`complete_seeds`)."""
+    pairs, _ = complete_seeds(pairs, keys)
     pairs = pairs.assign(paired=pairs["c2st"] - pairs["other_c2st"])
     counts = pairs.groupby(keys).agg(
         n_pairs=("paired", "size"), pairs_below=("paired", lambda d: int((d < 0).sum()))

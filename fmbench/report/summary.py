@@ -6,7 +6,7 @@ import hashlib
 
 import pandas as pd
 
-from fmbench.report.intervals import cell_intervals
+from fmbench.report.intervals import cell_intervals, complete_seeds
 from fmbench.run.evaluation import LOG_PROB_BATCH
 
 
@@ -38,13 +38,16 @@ def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``task, budget, method``; ``c2st_mean`` (the mean over seeds of each seed's mean over
     observations), ``c2st_low`` and ``c2st_high`` (its 95% t-interval over seed means; NaN with one
-    seed), ``n_seeds``, ``n_observations`` (the most any seed has); ``c2st_std`` (standard deviation over
-    all rows, observations and seeds), ``n_ok``, ``c2st_backend``, ``mmd_mean``, ``nltp_mean``,
-    ``n_failed``; ``best`` marks the lowest ``c2st_mean`` of each (task, budget).
+    seed), ``n_seeds``, ``n_observations`` (the most any seed has); ``n_partial`` (seeds left out of the
+    mean and interval because they lack some of the cell's observations, e.g. a grid still running:
+    :func:`fmbench.report.intervals.complete_seeds`); ``c2st_std`` (standard deviation over the rows of
+    the counted seeds), ``n_ok``, ``c2st_backend``, ``mmd_mean``, ``nltp_mean``, ``n_failed``; ``best``
+    marks the lowest ``c2st_mean`` of each (task, budget).
     """
     frame = results.assign(method=method_labels(results))
-    ok = frame[(frame.status == "ok") & frame.c2st.notna()]
     keys = ["task", "budget", "method"]
+    counted, partial = complete_seeds(frame, keys)  # a failed row still counts as evaluated
+    ok = counted[(counted.status == "ok") & counted.c2st.notna()]
     stats = ok.groupby(keys).agg(
         c2st_std=("c2st", "std"),
         n_ok=("c2st", "size"),
@@ -54,9 +57,10 @@ def c2st_summary(results: pd.DataFrame) -> pd.DataFrame:
     intervals = cell_intervals(ok, keys).set_index(keys) if len(ok) else None
     if intervals is not None:
         stats = intervals.join(stats)
-    failed = frame[frame.status != "ok"].groupby(keys).size().rename("n_failed")
-    table = stats.join(failed, how="outer").reset_index()
-    for column in ("n_ok", "n_failed", "n_seeds", "n_observations"):
+    failed = counted[counted.status != "ok"].groupby(keys).size().rename("n_failed")
+    left_out = partial.groupby(keys).size().rename("n_partial")
+    table = stats.join(failed, how="outer").join(left_out, how="outer").reset_index()
+    for column in ("n_ok", "n_failed", "n_seeds", "n_observations", "n_partial"):
         table[column] = table.get(column, pd.Series(dtype=float)).fillna(0).astype(int)
     for column in ("c2st_mean", "c2st_low", "c2st_high"):
         if column not in table:

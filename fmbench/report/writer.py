@@ -170,7 +170,9 @@ def leaderboard_markdown(summary: pd.DataFrame, results: pd.DataFrame) -> str:
         "Each cell: the mean over seeds of each seed's mean C2ST over the observations, its "
         f"{INTERVAL_NAME} in brackets (how far a refit moves the cell), and (seeds × observations); "
         "a cell fitted once has no interval and says `1 seed`. **bold** is the lowest mean of the row; "
-        "a ! marks failed rows. sbibm's published NPE values (Lueckmann et al. 2021; gaussian_mixture's "
+        "a ! marks failed rows; `+k partial`: k more seeds evaluated on only some of the cell's "
+        "observations (a run in progress), left out of the mean and interval until complete. "
+        "sbibm's published NPE values (Lueckmann et al. 2021; gaussian_mixture's "
         "from sbibm's re-run after its 1.1.0 fix; one fit per observation, not amortized) stand beside "
         "ours; the FMPE paper publishes no numbers.\n\n"
         + "\n".join(lines)
@@ -212,6 +214,8 @@ def _cell(row: pd.Series) -> str:
     if pd.isna(row.c2st_mean):
         return f"failed ({row.n_failed})"
     size = f"{row.n_seeds}×{row.n_observations}{'!' * bool(row.n_failed)}"
+    if getattr(row, "n_partial", 0):
+        size += f", +{row.n_partial} partial"
     if pd.isna(row.c2st_low):
         text = f"{row.c2st_mean:.3f} ({size}, 1 seed)"
     else:
