@@ -30,6 +30,7 @@ def test_rows_are_tidy_with_provenance_and_an_exact_posterior_scores_one_half(tm
         "torch_version",
         "sbi_version",
         "device",
+        "cpu",
         "method_config_hash",
         "metric_conventions",
         "timestamp",

@@ -1,8 +1,9 @@
-"""Provenance written into every result row: versions, git revision, device, time."""
+"""Provenance written into every result row: versions, git revision, device, processor, time."""
 
 from __future__ import annotations
 
 import functools
+import platform
 import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -48,6 +49,27 @@ def device_name(device: str) -> str:
     return device
 
 
+@functools.cache
+def cpu_name() -> str:
+    """The processor a row was computed on and the vector instructions torch uses there, e.g.
+    ``"AMD EPYC (AVX2)"``.
+
+    Floating-point kernels differ across processors in the last bits, which can move a classifier's
+    training or a fit's early-stopping epoch: a row repeats to the last digit on the same kind of
+    processor (``studies/NOTES.md``, "Refits on another machine"), not necessarily on another one.
+    """
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine() or "unknown"
+    return f"{model} ({torch.backends.cpu.get_cpu_capability()})"
+
+
 def provenance(device: str) -> dict[str, str]:
     """The provenance fields of a result row (without the per-row seed and config)."""
     return {
@@ -56,5 +78,6 @@ def provenance(device: str) -> dict[str, str]:
         "torch_version": torch.__version__,
         "sbi_version": package_version("sbi"),
         "device": device_name(device),
+        "cpu": cpu_name(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }

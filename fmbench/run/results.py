@@ -66,6 +66,7 @@ class ResultRow:
     torch_version: str = ""
     sbi_version: str = ""
     device: str = ""
+    cpu: str = ""
     timestamp: str = ""
 
 
