@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 
 from fmbench.cli import main
-from fmbench.run.estimate import COLUMNS, Pricing, committed_seconds, estimate_jobs, job_seconds
+from fmbench.run.estimate import (
+    COLUMNS,
+    Pricing,
+    committed_seconds,
+    estimate_jobs,
+    job_seconds,
+    spent_seconds,
+)
 from fmbench.run.jobs import Job
 from fmbench.run.results import COLUMNS as ROW_COLUMNS
 from fmbench.run.results import Cell
@@ -78,4 +85,29 @@ def test_a_dry_run_prints_the_jobs_and_their_cost_and_writes_nothing(tmp_path, c
     assert "seed 2" in printed and "seed 1" not in printed  # seed 1 is complete
     assert "2 x " in printed and "on 2 worker(s)" in printed  # priced from the run's own rows
     assert main([*argv, "--seeds", "1", "--dry-run"]) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "nothing to do" in printed and "Done so far" in printed
+
+
+def test_a_dry_run_says_what_the_finished_work_cost_from_its_own_rows(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    argv = [
+        *("run", "--tasks", "toy_gaussian", "--methods", "toy_exact", "--budgets", "200"),
+        *("--observations", "1-2", "--num-samples", "300", "--coverage-pairs", "10", "--out", str(out)),
+    ]
+    assert main([*argv, "--seeds", "1", "--dry-run"]) == 0
+    assert "nothing of this grid" in capsys.readouterr().out
+    assert main([*argv, "--seeds", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    rows = pd.read_csv(out / "results.csv")
+    calibration = pd.read_csv(next((out / "coverage").rglob("*.csv"))).calibration_s.iloc[0]
+    spent = spent_seconds(
+        [Cell("toy_gaussian", "toy_exact", 200, 1, rows.method_config_hash.iloc[0])], [1, 2], out
+    )
+    evaluation = rows[["sample_s", "c2st_s", "mmd_s", "nltp_s", "log_prob_s"]].fillna(0).to_numpy().sum()
+    assert (spent.cells, spent.evaluations, spent.calibrations, spent.untimed) == (1, 2, 1, 0)
+    assert spent.fit_s == pytest.approx(rows.fit_s.median())
+    assert spent.evaluate_s == pytest.approx(evaluation) and spent.calibrate_s == pytest.approx(calibration)
+    assert main([*argv, "--seeds", "1", "2", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "Done so far in" in printed and "2 evaluation(s) in 1 cell(s), 1 calibration(s)" in printed

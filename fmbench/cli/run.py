@@ -243,16 +243,26 @@ def _dry_run(grid: Any, options: Any, args: argparse.Namespace) -> int:
     """Prints the jobs with work left and their estimated cost; writes nothing."""
     import pandas as pd
 
-    from fmbench.run.estimate import Pricing, committed_seconds, dry_run_text, run_seconds
+    from fmbench.run.estimate import (
+        Pricing,
+        committed_seconds,
+        dry_run_text,
+        run_seconds,
+        spent_seconds,
+        spent_text,
+    )
     from fmbench.run.runner import plan
 
+    spent = spent_text(spent_seconds(grid.cells(), grid.observations, Path(args.out)), Path(args.out))
     plans = plan(grid, options, args.observations_per_job, args.cpu_methods)
     if not plans:
         print("fmbench: nothing to do: every cell of the grid is complete in " + str(args.out))
+        print(spent)
         return 0
     seconds = pd.concat([run_seconds(args.out), committed_seconds()], ignore_index=True)
     pricing = Pricing(args.num_samples, args.coverage_pairs, args.coverage_samples)
     print(dry_run_text(plans, Path(args.out), seconds, pricing, args.jobs or 1))
+    print(spent)
     print(
         "(a dry run: nothing was run or written; timings from the folder's own rows, then the committed ones)"
     )

@@ -13,6 +13,9 @@ else the method at that budget over the other tasks (median); an evaluation's cl
 (C2ST and MMD) from the same task, else tasks of the same parameter dimension, else scaled by dimension.
 An estimate is a CPU time of one torch thread on the machine that made the rows (2 cores, 1 thread per
 job, another job on the other core); it says where it came from, and "unknown" where nothing fits.
+
+:func:`spent_seconds` is the other side: what the grid's work already in the run folder cost, summed
+from its rows' and calibrations' own seconds, so that a grid's cost is known before and after it runs.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fmbench import registry
+from fmbench.coverage import coverage_path
 from fmbench.run.jobs import NUM_SAMPLES, Job
-from fmbench.run.results import load_results
+from fmbench.run.results import Cell, load_results, read_cell
 from fmbench.run.runner import CellPlan
 
 #: The committed summary of the paper grid's seconds.
@@ -214,6 +219,91 @@ def dry_run_text(
     if unknown:
         lines.append(f"{len(unknown)} job(s) without an estimate (no timing to go by), e.g. {unknown[0]}.")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What a grid's finished work in a run folder cost, from its own records.
+
+    Attributes:
+        cells: Cells with at least one evaluated observation.
+        evaluations: Observations evaluated ``ok``.
+        calibrations: Cells with their calibration (coverage) done.
+        fit_s: Fit seconds, one fit per cell (the median over its rows, as in the cost tables).
+        evaluate_s: Evaluation seconds (sampling, C2ST, MMD, NLTP, log_prob) summed over the rows.
+        calibrate_s: Calibration seconds summed over the cells.
+        untimed: Evaluations or calibrations made before their seconds were recorded (counted, not timed).
+    """
+
+    cells: int = 0
+    evaluations: int = 0
+    calibrations: int = 0
+    fit_s: float = 0.0
+    evaluate_s: float = 0.0
+    calibrate_s: float = 0.0
+    untimed: int = 0
+
+    @property
+    def total_s(self) -> float:
+        return self.fit_s + self.evaluate_s + self.calibrate_s
+
+
+_EVALUATION_SECONDS = ("sample_s", "c2st_s", "mmd_s", "nltp_s", "log_prob_s")
+
+
+def spent_seconds(cells: Iterable[Cell], observations: Iterable[int], out: Path) -> Spent:
+    """The measured cost of the work ``out`` already holds for ``cells`` on ``observations``: reads the
+    cells' rows and calibration files and changes nothing (a damaged file counts as not done)."""
+    wanted = set(observations)
+    totals = {"cells": 0, "evaluations": 0, "calibrations": 0, "untimed": 0}
+    seconds = {"fit_s": 0.0, "evaluate_s": 0.0, "calibrate_s": 0.0}
+    for cell in cells:
+        rows = [r for r in read_cell(cell, out) if r.status == "ok" and r.observation in wanted]
+        if rows:
+            totals["cells"] += 1
+            totals["evaluations"] += len(rows)
+            fits = [r.fit_s for r in rows if r.fit_s is not None]
+            seconds["fit_s"] += float(np.median(fits)) if fits else 0.0
+            for r in rows:
+                totals["untimed"] += r.c2st_s is None
+                seconds["evaluate_s"] += sum(getattr(r, k) or 0.0 for k in _EVALUATION_SECONDS)
+        calibration = _calibration_seconds(coverage_path(cell, out))
+        if calibration is not None:
+            totals["calibrations"] += 1
+            totals["untimed"] += math.isnan(calibration)
+            seconds["calibrate_s"] += 0.0 if math.isnan(calibration) else calibration
+    return Spent(**totals, **seconds)
+
+
+def _calibration_seconds(path: Path) -> float | None:
+    """A calibration file's seconds (NaN where it predates them), or ``None`` when there is none."""
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return None
+    if frame.empty:
+        return None
+    values = pd.to_numeric(frame.get("calibration_s", pd.Series(dtype=float)), errors="coerce").dropna()
+    return float(values.iloc[0]) if len(values) else math.nan
+
+
+def spent_text(spent: Spent, out: Path) -> str:
+    """What ``fmbench run --dry-run`` prints of the work already done."""
+    if not spent.cells and not spent.calibrations:
+        return f"Done so far in {out}: nothing of this grid."
+    untimed = (
+        f"; {spent.untimed} evaluation(s) or calibration(s) predate their timings and are not in it"
+        if spent.untimed
+        else ""
+    )
+    return (
+        f"Done so far in {out}: {spent.evaluations} evaluation(s) in {spent.cells} cell(s), "
+        f"{spent.calibrations} calibration(s). Measured CPU time (the rows' own seconds): fits "
+        f"{format_hours(spent.fit_s)}, evaluations {format_hours(spent.evaluate_s)}, calibrations "
+        f"{format_hours(spent.calibrate_s)}; total {format_hours(spent.total_s)}{untimed}."
+    )
 
 
 def _per(total: float | None, count: int) -> float | None:
