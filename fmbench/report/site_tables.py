@@ -65,7 +65,7 @@ def cells_table(summary: pd.DataFrame, table_id: str = "") -> str:
             *(cell(num(v), sort_key(v)) for v in (r.c2st_mean, r.c2st_low, r.c2st_high)),
             cell(r.n_seeds, r.n_seeds),
             cell(r.n_observations, r.n_observations),
-            cell(getattr(r, "n_partial", 0) or "", getattr(r, "n_partial", 0)),
+            cell(r.n_partial or "", r.n_partial),
             cell("&#9733;" if r.best else "", "1" if r.best else "", "text"),
             *(cell(num(v), sort_key(v)) for v in published),
             cell(r.n_failed or "", r.n_failed),

@@ -214,7 +214,7 @@ def _cell(row: pd.Series) -> str:
     if pd.isna(row.c2st_mean):
         return f"failed ({row.n_failed})"
     size = f"{row.n_seeds}×{row.n_observations}{'!' * bool(row.n_failed)}"
-    if getattr(row, "n_partial", 0):
+    if row.n_partial:
         size += f", +{row.n_partial} partial"
     if pd.isna(row.c2st_low):
         text = f"{row.c2st_mean:.3f} ({size}, 1 seed)"
