@@ -111,3 +111,24 @@ def test_a_dry_run_says_what_the_finished_work_cost_from_its_own_rows(tmp_path, 
     assert main([*argv, "--seeds", "1", "2", "--dry-run"]) == 0
     printed = capsys.readouterr().out
     assert "Done so far in" in printed and "2 evaluation(s) in 1 cell(s), 1 calibration(s)" in printed
+
+
+def test_a_dry_run_leaves_a_damaged_calibration_file_for_the_run_to_replace(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    argv = [
+        *("run", "--tasks", "toy_gaussian", "--methods", "toy_exact", "--budgets", "200", "--seeds", "1"),
+        *("--observations", "1", "--num-samples", "300", "--coverage-pairs", "10", "--out", str(out)),
+    ]
+    assert main([*argv, "--no-progress"]) == 0
+    damaged = next((out / "coverage").rglob("*.csv"))
+    damaged.write_text("rank\n7.5\n")
+    capsys.readouterr()
+    assert main([*argv, "--dry-run"]) == 0
+    printed = capsys.readouterr()
+    assert damaged.read_text() == "rank\n7.5\n" and "damaged" not in printed.err
+    assert "1 cell(s) with work left, 2 job(s)" in printed.out  # the saved fit, then the calibration
+    assert "0 calibration(s)" in printed.out  # a damaged file is not counted as work done
+    assert main([*argv, "--no-progress"]) == 0
+    assert "damaged file" in capsys.readouterr().err
+    ranks = pd.read_csv(damaged)["rank"]
+    assert len(ranks) == 10 and ranks.between(0.0, 1.0).all()

@@ -46,10 +46,11 @@ def coverage_path(cell: Cell, out: Path) -> Path:
     return out / COVERAGE_DIR / cell.task / cell.method / cell.path(out).name
 
 
-def read_coverage(path: Path) -> pd.DataFrame | None:
-    """The per-pair ranks at ``path``, or ``None`` if there are none; a damaged file (unreadable, without
-    the rank column, or with a rank outside [0, 1]) is reported with its path and removed, so that the
-    calibration is computed again."""
+def read_coverage(path: Path, *, repair: bool = True) -> pd.DataFrame | None:
+    """The per-pair ranks at ``path``, or ``None`` if there are none. A damaged file (unreadable, without
+    the rank column, or with a rank outside [0, 1]) reads as ``None``; with ``repair`` it is also reported
+    with its path and removed, so that the calibration is computed again. Planning (and so a dry run)
+    reads with ``repair=False`` and changes nothing."""
     if not path.exists():
         return None
     try:
@@ -58,6 +59,8 @@ def read_coverage(path: Path) -> pd.DataFrame | None:
         if frame.empty or not ranks.between(0.0, 1.0).all():
             raise ValueError("no ranks, or ranks outside [0, 1]")
     except (ValueError, KeyError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        if not repair:
+            return None
         print(f"fmbench: damaged file {path}: {err}; calibrating again", file=sys.stderr)
         path.unlink(missing_ok=True)
         return None

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from fmbench import registry
-from fmbench.coverage import coverage_path
+from fmbench.coverage import coverage_path, read_coverage
 from fmbench.run.jobs import NUM_SAMPLES, Job
 from fmbench.run.results import Cell, load_results, read_cell
 from fmbench.run.runner import CellPlan
@@ -277,13 +277,8 @@ def spent_seconds(cells: Iterable[Cell], observations: Iterable[int], out: Path)
 
 def _calibration_seconds(path: Path) -> float | None:
     """A calibration file's seconds (NaN where it predates them), or ``None`` when there is none."""
-    if not path.exists():
-        return None
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
-        return None
-    if frame.empty:
+    frame = read_coverage(path, repair=False)
+    if frame is None:
         return None
     values = pd.to_numeric(frame.get("calibration_s", pd.Series(dtype=float)), errors="coerce").dropna()
     return float(values.iloc[0]) if len(values) else math.nan

@@ -142,13 +142,15 @@ def plan(
     observations_per_job: int = 1,
     cpu_methods: Iterable[str] = (),
 ) -> list[CellPlan]:
-    """The jobs of every cell of ``grid`` with work left in ``options.out``."""
+    """The jobs of every cell of ``grid`` with work left in ``options.out``; reads that folder and changes
+    nothing in it (a damaged calibration file counts as not done and is replaced by the calibration job)."""
     out, cpu = Path(options.out), set(cpu_methods)
     plans = []
     for cell in grid.cells():
         ok = {r.observation for r in read_cell(cell, out) if r.status == "ok"}
         todo = tuple(i for i in grid.observations if i not in ok)
-        calibrate = options.calibration.num_pairs > 0 and read_coverage(coverage_path(cell, out)) is None
+        stored = read_coverage(coverage_path(cell, out), repair=False)
+        calibrate = options.calibration.num_pairs > 0 and stored is None
         if not (todo or calibrate):
             continue
         device = "cpu" if cell.method in cpu else options.device
