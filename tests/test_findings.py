@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmbench.report.findings import findings_markdown, paired_cells, published_agreement
+from fmbench.report.findings import findings_markdown, paired_cells, published_agreement, refit_spread
 from fmbench.report.writer import write_report
 from fmbench.run.results import COLUMNS
 
@@ -106,6 +106,19 @@ def test_the_findings_count_lower_higher_indistinguishable_and_not_counted() -> 
     assert "| two_moons 1,000 | 0.617 | 0.717 | -0.100 | [" in text
     assert "| gaussian_linear 1,000 | 0.605 | 0.905 | -0.300 | one seed | 1 | 2 of 2 | not counted |" in text
     assert "npe_maf two_moons 1,000 on 1 of 6 (seed, observation) pairs" in text
+
+
+def test_the_refit_spread_pools_the_seed_means_variance_over_cells_with_three_seeds() -> None:
+    spread = refit_spread(_table()).set_index("method")
+    assert set(spread.index) == {"fmpe", "npe_nsf"}  # npe_maf and gaussian_linear have one seed
+    moons, slcp = np.var([0.61, 0.65, 0.59], ddof=1), np.var([0.94, 0.91, 0.96], ddof=1)
+    fmpe = spread.loc["fmpe"]
+    assert fmpe.n_cells == 2 and fmpe.pooled_sd == pytest.approx(((moons + slcp) / 2) ** 0.5)
+    assert fmpe.largest_cell == "two_moons" and fmpe.largest_sd == pytest.approx(moons**0.5)
+    text = findings_markdown(_table())
+    assert "## How far a refit moves a cell" in text
+    assert f"| fmpe | 1,000 | 2 | {fmpe.pooled_sd:.3f} | {moons**0.5:.3f} (two_moons) |" in text
+    assert text.index("| fmpe | 1,000 | 2 |") < text.index("| npe_nsf | 1,000 | 2 |")
 
 
 def test_a_table_without_fmpe_or_published_cells_says_only_what_it_can() -> None:

@@ -82,9 +82,30 @@ def published_agreement(results: pd.DataFrame) -> pd.DataFrame:
     return ours.reset_index(drop=True)
 
 
+def refit_spread(results: pd.DataFrame) -> pd.DataFrame:
+    """How far a cell's mean C2ST moves from one fit to the next, per method and budget, over the cells
+    with at least :data:`~fmbench.report.intervals.MIN_SEEDS` complete seeds.
+
+    Returns ``method, budget, n_cells``, ``pooled_sd`` (the root of the mean over those cells of the
+    variance of their seed means), ``largest_sd`` and ``largest_cell`` (the task where it is largest).
+    """
+    ok = _ok(results)
+    keys = ["label", *CELL]
+    means = seed_means(complete_seeds(ok, keys)[0], keys)
+    per_cell = means.groupby(keys)["c2st"].agg(n_seeds="size", sd="std").reset_index()
+    per_cell = per_cell[per_cell.n_seeds >= MIN_SEEDS]
+    rows = []
+    for (label, budget), part in per_cell.groupby(["label", "budget"]):
+        largest = part.loc[part.sd.idxmax()]
+        pooled = float((part.sd**2).mean() ** 0.5)
+        rows.append((label, int(budget), len(part), pooled, float(largest.sd), largest.task))
+    columns = ["method", "budget", "n_cells", "pooled_sd", "largest_sd", "largest_cell"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def findings_markdown(results: pd.DataFrame) -> str:
-    """``findings.md``: the three counts per method, every counted cell with its interval, and npe_nsf
-    beside the published NPE."""
+    """``findings.md``: the three counts per method, every counted cell with its interval, how far refits
+    move a cell, and npe_nsf beside the published NPE."""
     labels = sorted(set(_ok(results).label))
     sections = [
         "# What the table says\n\n"
@@ -100,6 +121,9 @@ def findings_markdown(results: pd.DataFrame) -> str:
     for subject in [m for m in labels if m == SUBJECT or m.startswith(SUBJECT + "[")]:
         others = sorted((m for m in labels if m != subject), key=_baselines_first)
         sections.append(_subject_section(results, subject, others))
+    spread = refit_spread(results)
+    if len(spread):
+        sections.append(_spread_section(spread))
     agreement = published_agreement(results)
     if len(agreement):
         sections.append(_published_section(agreement))
@@ -141,6 +165,30 @@ def _detail(subject: str, other: str, table: pd.DataFrame) -> str:
         f"| cell | {subject} | {other} | difference | 95% interval | seeds | pairs {subject} lower "
         "| verdict |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
+
+
+def _spread_section(spread: pd.DataFrame) -> str:
+    rows = [
+        f"| {r.method} | {r.budget:,} | {r.n_cells} | {r.pooled_sd:.3f} | {r.largest_sd:.3f} "
+        f"({r.largest_cell}) |"
+        for r in spread.sort_values(["budget", "method"], key=_method_order).itertuples()
+    ]
+    return (
+        "## How far a refit moves a cell\n\n"
+        "The standard deviation of a cell's seed means (each the mean over the cell's observations), "
+        f"pooled over the cells with at least {MIN_SEEDS} complete seeds: how far one fit of a method "
+        "(new simulations, a new network) typically lies from the method's mean over refits. Two fits "
+        "differ by about 1.4 times as much.\n\n"
+        "| method | budget | cells | pooled SD | largest SD (task) |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+
+
+def _method_order(column: pd.Series) -> pd.Series:
+    if column.name != "method":
+        return column
+    return column.map(lambda m: (m != SUBJECT, *_baselines_first(m)))
 
 
 def _published_section(agreement: pd.DataFrame) -> str:
