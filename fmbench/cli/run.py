@@ -190,7 +190,8 @@ def _add_scale_arguments(scale: Any) -> None:
     scale.add_argument(
         "--collect",
         action="store_true",
-        help="run nothing: rebuild the table from OUT, say what is missing or failed, write the report",
+        help="run nothing: rebuild the table from OUT and say what is missing or failed (with --report, "
+        "also write the report)",
     )
 
 

@@ -295,7 +295,7 @@ def spent_text(spent: Spent, out: Path) -> str:
     )
     return (
         f"Done so far in {out}: {spent.evaluations} evaluation(s) in {spent.cells} cell(s), "
-        f"{spent.calibrations} calibration(s). Measured CPU time (the rows' own seconds): fits "
+        f"{spent.calibrations} calibration(s). Measured time (the rows' own seconds): fits "
         f"{format_hours(spent.fit_s)}, evaluations {format_hours(spent.evaluate_s)}, calibrations "
         f"{format_hours(spent.calibrate_s)}; total {format_hours(spent.total_s)}{untimed}."
     )
