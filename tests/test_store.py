@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from toys import ToyGaussian
 
 from fmbench.run.results import Cell, ResultRow, assemble, merge_rows, read_cell, read_table
 from fmbench.run.simulations import CHUNK, SimulationCache, SimulationError
-from fmbench.run.store import Claim, DamagedFileError, is_claimed, load_torch, save_torch
+from fmbench.run.store import Claim, DamagedFileError, is_claimed, load_torch, save_torch, write_atomic
 
 PLUGIN = str(Path(__file__).parent / "toy_plugin.py")
 CELL = Cell("toy_gaussian", "toy_exact", 100, 1, "abc")
@@ -129,3 +131,11 @@ def test_a_damaged_coverage_file_is_named_and_calibrated_again(tmp_path, capsys)
     path.write_text("pair,rank\n0,0.5\n1,7\n")
     assert read_coverage(path) is None and not path.exists()
     assert str(path) in capsys.readouterr().err
+
+
+def test_a_stored_file_gets_the_permissions_open_would_give(tmp_path) -> None:
+    path = tmp_path / "cell.csv"
+    write_atomic(path, lambda tmp: Path(tmp).write_text("a\n1\n"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask and path.read_text() == "a\n1\n"

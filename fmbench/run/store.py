@@ -36,12 +36,24 @@ class DamagedFileError(RuntimeError):
         self.path = path
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The permissions a file of the store gets: those ``open`` gives a new file (``0o666`` less the umask), so
+#: that the rest of a group sharing an output folder can read it (a temporary file alone would be 0600).
+FILE_MODE = 0o666 & ~_process_umask()
+
+
 def write_atomic(path: Path, write: Callable[[str], None]) -> None:
     """Calls ``write(tmp)`` on a temporary file beside ``path``, flushes it to disk and renames it to
-    ``path``; the temporary file is removed if anything fails."""
+    ``path`` with :data:`FILE_MODE`; the temporary file is removed if anything fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
         write(tmp)
