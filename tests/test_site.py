@@ -32,13 +32,16 @@ def _run(out: Path, *extra: str) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site of a toy grid (toy_exact and toy_slow at 200 and 400 simulations, seed 1) merged
+    """The site of a toy grid (toy_exact and toy_slow at 200 and 400 simulations, seed 1; toy_slow's
+    400 cell without its draws) merged
     with a folder ``mine`` holding toy_exact with other settings at 200, seed 1 (its column:
     ``toy_exact@mine``), written by ``fmbench report paper mine --to board --site``."""
     root = tmp_path_factory.mktemp("site")
     _run(root / "paper", "--methods", "toy_exact", "toy_slow", "--budgets", "200", "400", "--seeds", "1")
     mine = ("--methods", "toy_exact", "--budgets", "200", "--seeds", "1", "--set", "toy_exact.scale=2")
     _run(root / "mine", *mine)
+    for old in (root / "paper" / "draws" / "toy_gaussian" / "toy_slow").glob("budget400_*.npy"):
+        old.unlink()  # as if toy_slow's 400 cell predated kept draws
     assert (
         main(["report", str(root / "paper"), str(root / "mine"), "--to", str(root / "board"), "--site"]) == 0
     )
@@ -55,13 +58,14 @@ def test_the_site_has_a_page_per_task_and_method_and_states_its_size(site: Path)
         *(page_name("method", m) for m in methods),
     }
     index = (site / "index.html").read_text()
-    assert "Kept posterior draws in the run folder(s): 10 files" in index  # 2 x 2 x 2 + 2 observations
+    assert "Kept posterior draws in the run folder(s): 8 files" in index  # 2 x 2 x 2 + 2 - 2 removed
     assert "This site:" in index and "toy_exact@mine" in index
     assert f'<a href="{page_name("task", "toy_gaussian")}">toy_gaussian</a> (4).' in index  # its pictures
     pictures = sorted(p.name for p in (site / "img").glob("posterior_*.png"))
     assert pictures == [f"posterior_toy_gaussian_{b}_obs{i}.png" for b in (200, 400) for i in (1, 2)]
     task_page = (site / page_name("task", "toy_gaussian")).read_text()
     assert "toy_exact@mine seed 1" in task_page  # the merged folder's draws are found under its own name
+    assert "so not drawn: 400: toy_slow." in task_page
     assert "scale" in (site / page_name("method", "toy_exact@mine")).read_text()
 
 

@@ -186,6 +186,7 @@ def _task_page(
     plot = folder / "img" / f"c2st_{safe_name(task)}.png"
     save_figure(c2st_figure(summary), plot)
     pictures, section = _posterior_section(folder, task, draws)
+    section += _without_draws(rows, draws)
     body = (
         f"<h1>{escape(task)}</h1>"
         + figure_block(plot, "C2ST against simulation budget")
@@ -240,6 +241,24 @@ def _posterior_section(folder: Path, task: str, draws: pd.DataFrame) -> tuple[li
         pictures.append(path)
         html.append(figure_block(path, f"{title} ({seeds})"))
     return pictures, "".join(html)
+
+
+def _without_draws(rows: pd.DataFrame, draws: pd.DataFrame) -> str:
+    """A note naming, per budget, the methods of ``rows`` (a task's) with no kept draws to draw: runs
+    that predate kept draws, or a grid that has not reached them yet."""
+    ok = rows[(rows.status == "ok") & rows.observation.isin(KEPT_OBSERVATIONS)]
+    have = set(zip(draws.budget.astype(int), draws.method, strict=True))
+    missing = {}
+    for budget, label in sorted(set(zip(ok.budget.astype(int), ok.label, strict=True))):
+        if (budget, label) not in have:
+            missing.setdefault(budget, []).append(label)
+    if not missing:
+        return ""
+    listed = "; ".join(f"{budget:,}: {', '.join(labels)}" for budget, labels in missing.items())
+    return (
+        f'<p class="note">Without kept draws (their runs predate them, or did not reach observations '
+        f"{', '.join(map(str, KEPT_OBSERVATIONS))} with draws yet), so not drawn: {escape(listed)}.</p>"
+    )
 
 
 def _method_page(
