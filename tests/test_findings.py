@@ -105,7 +105,7 @@ def test_the_findings_count_lower_higher_indistinguishable_and_not_counted() -> 
     assert text.index("| npe_nsf |") < text.index("| npe_maf |")  # the paper's baselines first
     assert "| two_moons 1,000 | 0.617 | 0.717 | -0.100 | [" in text
     assert "| gaussian_linear 1,000 | 0.605 | 0.905 | -0.300 | one seed | 1 | 2 of 2 | not counted |" in text
-    assert "npe_maf two_moons 1,000 on 1 of 6 (seed, observation) pairs" in text
+    assert "npe_maf at 1,000: 1 cell on 1 of 6 (seed, observation) pairs" in text
 
 
 def test_the_refit_spread_pools_the_seed_means_variance_over_cells_with_three_seeds() -> None:

@@ -213,15 +213,24 @@ def _seed_counts(agreement: pd.DataFrame) -> str:
 
 
 def _partial_note(results: pd.DataFrame, subject: str, tables: dict[str, pd.DataFrame]) -> str:
-    """Names the comparisons (``tables``: :func:`paired_cells` per other method) made on fewer pairs than
-    one of the two methods has."""
-    sizes = _ok(results).groupby(["label", *CELL]).size()
-    notes = []
+    """Names, per other method and budget, the comparisons (``tables``: :func:`paired_cells` per other
+    method) made on fewer pairs than one of the two methods has in its complete seeds (partial seeds wait
+    outside every comparison and are not counted here)."""
+    ok = _ok(results)
+    kept = complete_seeds(ok, ["label", *CELL])[0]
+    sizes = kept.groupby(["label", *CELL]).size()
+    groups: dict[tuple[str, int, int, int], int] = {}
     for other, table in tables.items():
         for r in table.itertuples():
             most = max(sizes.get((m, r.task, r.budget), 0) for m in (subject, other))
             if r.n_pairs < most:
-                notes.append(f"{other} {_name(r)} on {r.n_pairs} of {most} (seed, observation) pairs")
+                key = (other, int(r.budget), int(r.n_pairs), int(most))
+                groups[key] = groups.get(key, 0) + 1
+    notes = [
+        f"{other} at {budget:,}: {cells} cell{'s' * (cells > 1)} on {pairs} of {most} "
+        "(seed, observation) pairs"
+        for (other, budget, pairs, most), cells in groups.items()
+    ]
     return ("\nCompared on the shared pairs only: " + "; ".join(notes) + ".\n") if notes else ""
 
 
