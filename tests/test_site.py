@@ -33,9 +33,9 @@ def _run(out: Path, *extra: str) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site of a toy grid (toy_exact and toy_slow at 200 and 400 simulations, seed 1; toy_slow's
-    400 cell without its draws) merged
-    with a folder ``mine`` holding toy_exact with other settings at 200, seed 1 (its column:
-    ``toy_exact@mine``), written by ``fmbench report paper mine --to board --site``."""
+    400 cell without its draws) merged with a folder ``mine`` holding toy_exact with other settings at
+    200, seed 1 (its column: ``toy_exact@mine``), written by ``fmbench report paper mine --to board
+    --site``."""
     root = tmp_path_factory.mktemp("site")
     _run(root / "paper", "--methods", "toy_exact", "toy_slow", "--budgets", "200", "400", "--seeds", "1")
     mine = ("--methods", "toy_exact", "--budgets", "200", "--seeds", "1", "--set", "toy_exact.scale=2")

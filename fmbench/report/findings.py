@@ -11,6 +11,7 @@ observation) where its cell mean differs by at most :data:`PUBLISHED_TOLERANCE`.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pandas as pd
@@ -216,16 +217,14 @@ def _partial_note(results: pd.DataFrame, subject: str, tables: dict[str, pd.Data
     """Names, per other method and budget, the comparisons (``tables``: :func:`paired_cells` per other
     method) made on fewer pairs than one of the two methods has in its complete seeds (partial seeds wait
     outside every comparison and are not counted here)."""
-    ok = _ok(results)
-    kept = complete_seeds(ok, ["label", *CELL])[0]
+    kept = complete_seeds(_ok(results), ["label", *CELL])[0]
     sizes = kept.groupby(["label", *CELL]).size()
-    groups: dict[tuple[str, int, int, int], int] = {}
+    groups: Counter[tuple[str, int, int, int]] = Counter()
     for other, table in tables.items():
         for r in table.itertuples():
             most = max(sizes.get((m, r.task, r.budget), 0) for m in (subject, other))
             if r.n_pairs < most:
-                key = (other, int(r.budget), int(r.n_pairs), int(most))
-                groups[key] = groups.get(key, 0) + 1
+                groups[(other, int(r.budget), int(r.n_pairs), int(most))] += 1
     notes = [
         f"{other} at {budget:,}: {cells} cell{'s' * (cells > 1)} on {pairs} of {most} "
         "(seed, observation) pairs"

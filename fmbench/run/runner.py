@@ -149,8 +149,10 @@ def plan(
     for cell in grid.cells():
         ok = {r.observation for r in read_cell(cell, out) if r.status == "ok"}
         todo = tuple(i for i in grid.observations if i not in ok)
-        stored = read_coverage(coverage_path(cell, out), repair=False)
-        calibrate = options.calibration.num_pairs > 0 and stored is None
+        calibrate = (
+            options.calibration.num_pairs > 0
+            and read_coverage(coverage_path(cell, out), repair=False) is None
+        )
         if not (todo or calibrate):
             continue
         device = "cpu" if cell.method in cpu else options.device
