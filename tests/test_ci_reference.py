@@ -6,12 +6,16 @@ noise with its five seeds; CI re-runs seed 1 (``--seeds 1``, in two worker proce
 each: 90 s on two idle cores) and the tolerance comes from that noise (``fmbench/gate/noise.py``; false
 alarms and power in ``docs/ci_gate.md``).
 Deselect it locally with ``-m "not reference"``. The check runs in a subprocess, its workers with one torch
-thread, as the reference was made, so that on CPU with the same versions every row reproduces exactly.
+thread, as the reference was made. Rows reproduce the reference exactly only on the kind of CPU it was made
+on (an AMD EPYC with AVX2: 8 of 8 rows there; 0 of 8 on an Intel Xeon with AVX-512, whose kernels round
+otherwise, with every cell inside its tolerance; ``docs/ci_gate.md``), so the test requires the cells to pass
+and the exact rows to be counted, not a number of exact rows.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +43,9 @@ def test_the_ci_reference_holds(checked) -> None:
     _, done = checked
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    assert "4 of 4 cell(s) pass; 8 of 8 row(s) reproduce the reference exactly" in done.stdout
+    assert re.search(
+        r"4 of 4 cell\(s\) pass; [0-8] of 8 row\(s\) reproduce the reference exactly", done.stdout
+    )
     assert "tolerance from refit noise" in done.stdout and "4 reference cell(s) with 5 seeds" in done.stdout
 
 
