@@ -74,9 +74,11 @@ def calibrate(
     cache: SimulationCache,
     out: Path,
     options: CoverageOptions,
+    fit_id: str | None = None,
 ) -> int:
     """Computes and stores the coverage ranks of ``cell`` unless already stored; returns how many pairs were
-    ranked on unrejected samples (0 when nothing was computed)."""
+    ranked on unrejected samples (0 when nothing was computed). ``fit_id`` (the fit's identity, see
+    :mod:`fmbench.run.identity`) is stored with the ranks."""
     path = coverage_path(cell, out)
     if options.num_pairs <= 0 or read_coverage(path) is not None:
         return 0
@@ -100,6 +102,7 @@ def calibrate(
         budget=cell.budget,
         seed=cell.seed,
         method_config_hash=cell.config_hash,
+        fit_id=fit_id,
         coverage_method=curve.method,
         num_samples=curve.num_samples,
         calibration_s=time.perf_counter() - start,

@@ -10,6 +10,11 @@ whose fit file is readable, or an evaluation job whose rows are already ``ok``, 
 A job that fails records its failure where a user will look: a fit failure becomes a ``failed`` row for
 each observation it was to evaluate, an evaluation failure a ``failed`` row for that observation, with
 the stage and the message. A calibration failure writes no row (the rows stay valid) and is reported.
+
+Every row records the identity of the fit that made it (:mod:`fmbench.run.identity`). A fit job that fits
+a cell again (its kept fit is gone) removes the coverage and kept draws another fit made; the evaluation
+jobs the runner planned for the cell's earlier observations evaluate again those whose rows came from
+another fit and leave the others, so that a cell's rows, draws and coverage always come from one network.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from typing import Any, Literal
 import torch
 
 from fmbench import plugins, registry
-from fmbench.coverage import CoverageOptions, calibrate
+from fmbench.coverage import CoverageOptions, calibrate, coverage_path, read_coverage
 from fmbench.method import FitContext, Method, Posterior
 from fmbench.metrics import C2ST_CONVENTION, MMD_CONVENTION
-from fmbench.run.draws import keep_draws
+from fmbench.run.draws import draws_path, keep_draws
 from fmbench.run.evaluation import evaluate
+from fmbench.run.identity import coverage_from_fit, fit_identity, from_fit
 from fmbench.run.memory import peak_memory
 from fmbench.run.provenance import provenance
 from fmbench.run.quiet import quiet
@@ -135,12 +141,19 @@ class JobOutcome:
 
 @dataclass(frozen=True)
 class Fit:
-    """A fitted posterior with what fitting it cost (the content of a cell's fit file)."""
+    """A fitted posterior with what fitting it cost (the content of a cell's fit file) and its identity
+    (:func:`fmbench.run.identity.fit_identity`; ``None`` for a posterior that cannot be saved)."""
 
     posterior: Posterior
     fit_s: float
     peak_memory_mb: float | None
     num_invalid: int | None = None
+    fit_id: str | None = None
+
+    @property
+    def epochs(self) -> int | None:
+        """Training epochs of the fit (``None`` if not epoch-based)."""
+        return self.posterior.cost.epochs
 
 
 def run_job(job: Job, setup: WorkerSetup) -> JobOutcome:
@@ -189,13 +202,41 @@ def _run_fit(job: Job, task: Task, method: Method, options: RunOptions) -> JobOu
         message = failure_message("fit", err)
         record_failure(job, method, options, message)
         return JobOutcome(job, "failed", message)
+    note = _forget_other_fits(job, method, options, fit)  # before the fit is kept: see below
     try:
         save_torch(fit, cell.fit_path(out))
     except (pickle.PicklingError, AttributeError, TypeError) as err:
-        note = f"posterior not saved ({type(err).__name__}: {err}); evaluated in the fit's process"
+        said = f"posterior not saved ({type(err).__name__}: {err}); evaluated in the fit's process"
         fused = _evaluate_in_place(job, task, method, options, fit)
-        return JobOutcome(fused.job, fused.status, f"{note}; {fused.message}".rstrip("; "), fused=True)
-    return JobOutcome(job, "done")
+        message = "; ".join(m for m in (note, said, fused.message) if m)
+        return JobOutcome(fused.job, fused.status, message, fused=True)
+    return JobOutcome(job, "done", note)
+
+
+def _forget_other_fits(job: Job, method: Method, options: RunOptions, fit: Fit) -> str:
+    """After ``job``'s cell was fitted again: turns the ``ok`` rows another fit made into ``failed`` rows
+    that say so, and removes that fit's kept draws and coverage, so that the cell's evaluation and
+    calibration jobs make them again from this fit; returns a note saying what it found, or ``""``.
+    It runs before the new fit is kept: a run killed in between fits again and finds the same, never
+    a kept fit beside rows of another."""
+    cell, out = job.cell, Path(options.out)
+    rows = [r for r in read_cell(cell, out) if r.status == "ok"]
+    others = [r for r in rows if not from_fit(r, fit.fit_id, fit.epochs)]
+    coverage = read_coverage(coverage_path(cell, out), repair=False)
+    stale_coverage = coverage is not None and not coverage_from_fit(coverage, fit.fit_id, bool(others))
+    if not (others or stale_coverage):
+        return ""
+    epochs = ", ".join(sorted({"unknown" if r.epochs is None else str(int(r.epochs)) for r in others}))
+    message = f"made by another fit of this cell (epochs {epochs}; its refit's {fit.epochs}): evaluated again"
+    base = base_row(cell, method, options, job.device)
+    merge_rows(cell, out, [failed_row(base, r.observation, message) for r in others])
+    for row in others:
+        draws_path(cell, out, row.observation).unlink(missing_ok=True)
+    if stale_coverage:
+        coverage_path(cell, out).unlink(missing_ok=True)
+    what = [f"observation(s) {', '.join(str(r.observation) for r in others)} {message}"] if others else []
+    what += ["its coverage is computed again"] if stale_coverage else []
+    return f"fitted again, and earlier results came from another fit: {'; '.join(what)}"
 
 
 def _evaluate_in_place(job: Job, task: Task, method: Method, options: RunOptions, fit: Fit) -> JobOutcome:
@@ -215,12 +256,14 @@ def _fit(cell: Cell, task: Task, method: Method, options: RunOptions, device: st
     start = time.perf_counter()
     with peak_memory(device) as memory:
         posterior = method.fit(sims.theta, sims.x, task.prior, context)
-    return Fit(posterior, time.perf_counter() - start, memory.megabytes, sims.num_invalid)
+    seconds = time.perf_counter() - start
+    return Fit(posterior, seconds, memory.megabytes, sims.num_invalid, fit_identity(posterior))
 
 
 def load_fit(cell: Cell, out: Path) -> Fit | None:
     """The cell's saved fit, or ``None`` if there is none; a damaged fit file is reported with its path
-    and removed, so that the cell is fitted again instead of failing on every re-run."""
+    and removed, so that the cell is fitted again instead of failing on every re-run. A fit saved before
+    fits kept their identity gets it here."""
     path = cell.fit_path(out)
     if not path.exists():
         return None
@@ -232,6 +275,8 @@ def load_fit(cell: Cell, out: Path) -> Fit | None:
         print(f"fmbench: {err}; removing it and fitting again", file=sys.stderr, flush=True)
         path.unlink(missing_ok=True)
         return None
+    if getattr(fit, "fit_id", None) is None:
+        fit = replace(fit, fit_id=fit_identity(fit.posterior))
     return fit
 
 
@@ -246,10 +291,12 @@ def _run_evaluate(job: Job, task: Task, method: Method, options: RunOptions) -> 
 
 def _evaluate_fit(job: Job, task: Task, method: Method, options: RunOptions, fit: Fit) -> JobOutcome:
     cell, out = job.cell, Path(options.out)
-    done = {r.observation for r in read_cell(cell, out) if r.status == "ok"}
+    rows = read_cell(cell, out)
+    done = {r.observation for r in rows if r.status == "ok" and from_fit(r, fit.fit_id, fit.epochs)}
     base = base_row(cell, method, options, job.device)
     base.fit_s, base.peak_memory_mb = fit.fit_s, fit.peak_memory_mb
-    base.epochs, base.num_parameters = fit.posterior.cost.epochs, fit.posterior.cost.num_parameters
+    base.epochs, base.num_parameters = fit.epochs, fit.posterior.cost.num_parameters
+    base.fit_id = fit.fit_id or ""
     base.num_invalid_simulations = fit.num_invalid
     errors = []
     for i in job.observations:
@@ -286,7 +333,9 @@ def _run_calibrate(job: Job, task: Task, method: Method, options: RunOptions) ->
 def _calibrate_fit(job: Job, task: Task, options: RunOptions, fit: Fit) -> JobOutcome:
     torch.manual_seed(COVERAGE_SEED_OFFSET + job.cell.seed)
     try:
-        unranked = calibrate(job.cell, task, fit.posterior, options.cache, options.out, options.calibration)
+        unranked = calibrate(
+            job.cell, task, fit.posterior, options.cache, options.out, options.calibration, fit.fit_id
+        )
     except Exception as err:  # noqa: BLE001 - the rows stay; a re-run retries the calibration
         return JobOutcome(job, "failed", failure_message("calibration", err))
     note = (

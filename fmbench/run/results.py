@@ -51,6 +51,7 @@ class ResultRow:
     sample_s: float | None = None
     epochs: int | None = None
     num_parameters: int | None = None
+    fit_id: str = ""  # which fit made the row: see fmbench.run.identity
     passes_per_sample: float | None = None
     log_prob_s: float | None = None
     c2st_s: float | None = None

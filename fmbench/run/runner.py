@@ -143,22 +143,27 @@ def plan(
     cpu_methods: Iterable[str] = (),
 ) -> list[CellPlan]:
     """The jobs of every cell of ``grid`` with work left in ``options.out``; reads that folder and changes
-    nothing in it (a damaged calibration file counts as not done and is replaced by the calibration job)."""
+    nothing in it (a damaged calibration file counts as not done and is replaced by the calibration job).
+
+    A cell with work left whose kept fit is gone is fitted again, and that refit may be another network
+    (:mod:`fmbench.run.identity`): its evaluation jobs then also cover every observation already ``ok``
+    (each is evaluated again only if its row came from another fit) and its calibration job checks the
+    coverage. A dry run prices those checks as evaluations: the most they can cost."""
     out, cpu = Path(options.out), set(cpu_methods)
     plans = []
     for cell in grid.cells():
         ok = {r.observation for r in read_cell(cell, out) if r.status == "ok"}
         todo = tuple(i for i in grid.observations if i not in ok)
-        calibrate = (
-            options.calibration.num_pairs > 0
-            and read_coverage(coverage_path(cell, out), repair=False) is None
-        )
+        calibrating = options.calibration.num_pairs > 0
+        calibrate = calibrating and read_coverage(coverage_path(cell, out), repair=False) is None
         if not (todo or calibrate):
             continue
+        refit = not cell.fit_path(out).exists()
+        due, per = (tuple(sorted({*todo, *ok})) if refit else todo), observations_per_job
         device = "cpu" if cell.method in cpu else options.device
-        chunks = [todo[k : k + observations_per_job] for k in range(0, len(todo), observations_per_job)]
+        chunks = [due[k : k + per] for k in range(0, len(due), per)]
         followers = [Job("evaluate", cell, chunk, device) for chunk in chunks]
-        if calibrate:
+        if calibrate or (refit and calibrating):
             followers.append(Job("calibrate", cell, (), device))
         plans.append(CellPlan(Job("fit", cell, todo, device), tuple(followers)))
     return plans
