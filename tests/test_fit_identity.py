@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from fmbench.coverage import CoverageOptions, coverage_path
 from fmbench.method import FitCost, Posterior
 from fmbench.run.draws import draws_path, read_draws
+from fmbench.run.estimate import COLUMNS, Pricing, dry_run_text
 from fmbench.run.identity import coverage_from_fit, fit_identity, from_fit
 from fmbench.run.results import ResultRow, read_cell
 from fmbench.run.runner import Grid, RunOptions, plan, run_grid
@@ -114,6 +115,8 @@ def test_a_cell_without_its_kept_fit_plans_checks_of_its_earlier_results(tmp_pat
         ("calibrate", ()),
     ]
     assert plan(_grid((1, 2)), options) == []  # a complete cell is not fitted again
+    text = dry_run_text([refit], tmp_path, pd.DataFrame(columns=COLUMNS), Pricing(), 1)
+    assert "2 observation(s) already ok lie in cells whose kept fit is gone" in text
 
 
 def test_a_refit_evaluates_again_only_the_rows_of_another_fit(tmp_path) -> None:

@@ -216,9 +216,22 @@ def dry_run_text(
         f"calibrations {format_hours(totals['calibrate'])}; total {format_hours(total)}, about "
         f"{format_hours(total / max(1, workers))} of wall time on {workers} worker(s).",
     ]
+    checks = sum(len(_rechecked(p)) for p in plans)
+    if checks:
+        lines.append(
+            f"{checks} observation(s) already ok lie in cells whose kept fit is gone: each is evaluated "
+            "again only if the refit is another network (fmbench.run.identity); priced as evaluations, "
+            "the most they can cost."
+        )
     if unknown:
         lines.append(f"{len(unknown)} job(s) without an estimate (no timing to go by), e.g. {unknown[0]}.")
     return "\n".join(lines)
+
+
+def _rechecked(p: CellPlan) -> set[int]:
+    """The observations of ``p`` already ``ok`` that its evaluation jobs check against a refit."""
+    planned = {i for job in p.followers if job.kind == "evaluate" for i in job.observations}
+    return planned - set(p.fit.observations)
 
 
 @dataclass(frozen=True)
