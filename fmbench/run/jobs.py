@@ -12,9 +12,10 @@ each observation it was to evaluate, an evaluation failure a ``failed`` row for 
 the stage and the message. A calibration failure writes no row (the rows stay valid) and is reported.
 
 Every row records the identity of the fit that made it (:mod:`fmbench.run.identity`). A fit job that fits
-a cell again (its kept fit is gone) removes the coverage and kept draws another fit made; the evaluation
-jobs the runner planned for the cell's earlier observations evaluate again those whose rows came from
-another fit and leave the others, so that a cell's rows, draws and coverage always come from one network.
+a cell again (its kept fit is gone) turns the ``ok`` rows another fit made into ``failed`` rows that say
+so and removes that fit's coverage and kept draws; the evaluation and calibration jobs the runner planned
+for the refitted cell make them again and leave what this same fit made, so that a cell's rows, draws and
+coverage always come from one network.
 """
 
 from __future__ import annotations
