@@ -139,3 +139,17 @@ def test_a_stored_file_gets_the_permissions_open_would_give(tmp_path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask and path.read_text() == "a\n1\n"
+
+
+def test_whole_numbers_stay_whole_beside_a_failed_row(tmp_path) -> None:
+    # (a failed row's blank epochs once turned the cell's epochs, and then every cell's in results.csv,
+    # into 133.0)
+    ok = ResultRow("toy_gaussian", "toy_exact", 100, 1, 1, c2st=0.5, epochs=133, num_parameters=9)
+    failed = ResultRow("toy_gaussian", "toy_exact", 100, 1, 2, status="failed", error="diverged")
+    merge_rows(CELL, tmp_path, [ok, failed])
+    merge_rows(CELL, tmp_path, [])  # read back and written again
+    assemble(tmp_path)
+    for path in (CELL.path(tmp_path), tmp_path / "results.csv"):
+        line = path.read_text().splitlines()[1].split(",")
+        assert "133" in line and "133.0" not in line and "9" in line, path
+    assert read_cell(CELL, tmp_path)[0].epochs == 133

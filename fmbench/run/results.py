@@ -72,6 +72,8 @@ class ResultRow:
 
 
 COLUMNS = [f.name for f in dataclasses.fields(ResultRow)]
+#: The columns that hold whole numbers: written as such even where a failed row leaves them blank.
+INTEGER_COLUMNS = [f.name for f in dataclasses.fields(ResultRow) if str(f.type).startswith("int")]
 KEY = ["task", "method", "budget", "seed", "observation"]
 
 
@@ -103,6 +105,18 @@ class Cell:
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Writes ``frame`` to ``path`` through a temporary file and a rename."""
     write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def _whole(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its :data:`INTEGER_COLUMNS` as nullable integers, so that a column a blank turned
+    into floats is written ``133``, not ``133.0``."""
+    frame = frame.copy()
+    for column in [c for c in INTEGER_COLUMNS if c in frame.columns]:
+        try:
+            frame[column] = frame[column].astype("Int64")
+        except (TypeError, ValueError):  # not whole numbers after all: written as they are
+            pass
+    return frame
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -189,7 +203,7 @@ def merge_rows(cell: Cell, out: Path, rows: list[ResultRow]) -> None:
         merged.update({r.observation: r for r in rows})
         ordered = sorted(merged.values(), key=lambda r: r.observation)
         frame = pd.DataFrame([dataclasses.asdict(r) for r in ordered], columns=COLUMNS)
-        write_csv_atomic(frame, path)
+        write_csv_atomic(_whole(frame), path)
 
 
 def assemble(out: Path) -> pd.DataFrame:
@@ -205,7 +219,7 @@ def assemble(out: Path) -> pd.DataFrame:
         frames = [f for f in frames if not f.empty]
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
         table = table.sort_values(KEY, kind="stable").reset_index(drop=True)
-        write_csv_atomic(table, out / RESULTS_FILE)
+        write_csv_atomic(_whole(table), out / RESULTS_FILE)
     return table
 
 
