@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 from torch import Tensor, nn
+from torch.distributions import MultivariateNormal
 
 from fmbench.coverage import CoverageOptions, coverage_path
 from fmbench.method import FitCost, Posterior
@@ -38,6 +39,22 @@ class UnsaveablePosterior(NetPosterior):
         self.hook = lambda: None
 
 
+class PriorPosterior(NetPosterior):
+    """A network that refers to its task's prior, as sbi's posteriors do."""
+
+    def __init__(self, seed: int, prior: MultivariateNormal) -> None:
+        super().__init__(seed)
+        self.prior = prior
+
+
+class TensorlessPosterior(Posterior):
+    def __init__(self) -> None:
+        self.weights = [0.5, 1.5]
+
+    def sample(self, n: int, x_o: Tensor) -> Tensor:
+        return torch.full((n, 2), self.weights[0])
+
+
 def test_the_identity_follows_the_numbers_and_nothing_else(tmp_path) -> None:
     first = fit_identity(NetPosterior(1))
     assert first is not None and first.startswith("sha256:") and len(first) == len("sha256:") + 16
@@ -50,6 +67,14 @@ def test_the_identity_follows_the_numbers_and_nothing_else(tmp_path) -> None:
         nudged.net[0].weight[0, 0] += 1e-7
     assert fit_identity(nudged) != first
     assert fit_identity(UnsaveablePosterior()) is None
+    assert fit_identity(TensorlessPosterior()) is None  # its numbers would go unhashed
+
+
+def test_a_prior_the_fit_refers_to_is_not_part_of_it() -> None:
+    prior = MultivariateNormal(torch.zeros(2), torch.eye(2))
+    before = fit_identity(PriorPosterior(1, prior))
+    prior.precision_matrix  # noqa: B018 - a lazily cached tensor: what the process did, not the fit
+    assert fit_identity(PriorPosterior(1, prior)) == before == fit_identity(NetPosterior(1))
 
 
 def _row(**fields) -> ResultRow:
@@ -186,3 +211,61 @@ def test_a_refit_that_cannot_be_kept_leaves_no_row_of_another_fit_behind(tmp_pat
 
     assert run_grid(_grid((1, 2, 3)), options).ok
     assert all(r.status == "ok" and r.fit_id for r in read_cell(cell, tmp_path))
+
+
+def test_a_damaged_kept_fit_is_fitted_again_and_its_other_fit_rows_redone_in_the_same_run(tmp_path) -> None:
+    options = _options(tmp_path)
+    run_grid(_grid((1, 2)), options)
+    (cell,) = _grid((1,)).cells()
+    fit_id = load_torch(cell.fit_path(tmp_path), weights_only=False).fit_id
+    rows = pd.read_csv(_cell_file(tmp_path))
+    rows.loc[rows.observation == 1, "fit_id"] = "sha256:0123456789abcdef"
+    rows.to_csv(_cell_file(tmp_path), index=False)
+    coverage = pd.read_csv(coverage_path(cell, tmp_path)).assign(fit_id="sha256:0123456789abcdef")
+    coverage.to_csv(coverage_path(cell, tmp_path), index=False)
+    cell.fit_path(tmp_path).write_bytes(b"torn")  # planned as kept; found damaged by its fit job
+
+    summary = run_grid(_grid((1, 2, 3)), options)
+
+    assert summary.ok
+    assert [(r.status, r.fit_id) for r in read_cell(cell, tmp_path)] == [("ok", fit_id)] * 3
+    assert set(pd.read_csv(coverage_path(cell, tmp_path)).fit_id) == {fit_id}
+
+
+def test_an_unsaveable_posterior_redoes_older_rows_of_another_fit_itself(tmp_path, monkeypatch) -> None:
+    from toys import ExactPosterior, ToyExact
+
+    options = _options(tmp_path)
+    run_grid(_grid((1, 2)), options)
+    (cell,) = _grid((1,)).cells()
+    rows = pd.read_csv(_cell_file(tmp_path)).drop(columns="fit_id")  # older rows, judged by epochs
+    rows.loc[rows.observation == 1, "epochs"] = 7
+    rows.to_csv(_cell_file(tmp_path), index=False)
+    cell.fit_path(tmp_path).unlink()
+
+    def unsaveable(self, theta, x, prior, context):
+        posterior = ExactPosterior(self.config.scale)
+        posterior.hook = lambda: None  # torch.save cannot pickle it
+        return posterior
+
+    monkeypatch.setattr(ToyExact, "fit", unsaveable)
+    summary = run_grid(_grid((1, 2, 3)), options)
+
+    assert summary.ok
+    rows = read_cell(cell, tmp_path)
+    assert [(r.observation, r.status, r.epochs) for r in rows] == [(1, "ok", 0), (2, "ok", 0), (3, "ok", 0)]
+    assert any("posterior not saved" in note and "observation(s) 1 " in note for note in summary.notes)
+
+
+def test_a_calibration_replaces_coverage_another_fit_recorded(tmp_path) -> None:
+    from fmbench.run.jobs import Job, WorkerSetup, run_job
+
+    options = _options(tmp_path)
+    run_grid(_grid((1,)), options)
+    (cell,) = _grid((1,)).cells()
+    fit_id = load_torch(cell.fit_path(tmp_path), weights_only=False).fit_id
+    other = pd.read_csv(coverage_path(cell, tmp_path)).assign(fit_id="sha256:0123456789abcdef")
+    other.to_csv(coverage_path(cell, tmp_path), index=False)
+
+    assert run_job(Job("calibrate", cell), WorkerSetup(options)).status == "done"
+    assert set(pd.read_csv(coverage_path(cell, tmp_path)).fit_id) == {fit_id}

@@ -94,6 +94,7 @@ class ExactPosterior(Posterior):
 
     def __init__(self, scale: float) -> None:
         self.scale = scale
+        self.weights = torch.tensor([scale])  # a number it holds, as a fitted network does (its fit_id)
 
     @property
     def cost(self) -> FitCost:

@@ -8,10 +8,12 @@ epoch 160 against its first fit's 121). Every row therefore records ``fit_id``, 
 fitted posterior holds, and a refitted cell evaluates again every observation whose row came from
 another fit (:mod:`fmbench.run.jobs`).
 
-The hash covers the bytes of every tensor storage that ``torch.save`` writes for the posterior (its
-weights, normalisation statistics and any other tensor it keeps), in the order written, and nothing
-else: no timings, no object layout. Two fits with the same numbers share an identity wherever they were
-made; a posterior that cannot be saved has none (``None``), and then no row can be judged against it.
+The hash covers every tensor the fitted posterior holds (its weights, normalisation statistics and any
+other tensor state: dtype, shape and bytes, in the order pickling meets them) and nothing else: no
+timings, no object layout, and no probability distribution it refers to (a task's prior, whose lazily
+cached tensors depend on what the process did before, not on the fit). Two fits with the same numbers
+share an identity wherever they were made. A posterior that cannot be pickled, or that holds no tensor
+(its numbers would go unhashed), has none (``None``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-import re
-import zipfile
+from typing import Any
 
 import pandas as pd
 import torch
+from torch.distributions import Distribution
 
 from fmbench.method import Posterior
 from fmbench.run.results import ResultRow
@@ -33,24 +35,40 @@ __all__ = ["coverage_from_fit", "fit_identity", "from_fit"]
 #: Hex digits kept of the SHA-256: 64 bits, ample to tell the fits of one cell apart.
 DIGITS = 16
 
-_STORAGE = re.compile(r"/data/\d+$")  # a tensor storage in torch.save's zip archive
+
+class _Fingerprint(pickle.Pickler):
+    """Pickles an object into nothing, hashing each tensor it meets instead of pickling it and skipping
+    every distribution."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL)
+        self.digest = hashlib.sha256()
+        self.tensors = 0
+
+    def persistent_id(self, obj: Any) -> str | None:
+        if isinstance(obj, Distribution):
+            return "distribution"
+        if isinstance(obj, torch.Tensor):
+            flat = obj.detach().cpu().reshape(-1).contiguous()
+            self.digest.update(f"{flat.dtype}{tuple(obj.shape)}".encode())
+            self.digest.update(flat.view(torch.uint8).numpy().tobytes())
+            self.tensors += 1
+            return f"tensor{self.tensors}"
+        return None
 
 
 def fit_identity(posterior: Posterior) -> str | None:
-    """``"sha256:"`` and the first :data:`DIGITS` hex digits of a SHA-256 over the tensor storages of
-    ``posterior`` (the prefix keeps a table reader from taking it for a number), or ``None`` when
-    ``posterior`` cannot be saved with ``torch.save``."""
-    buffer = io.BytesIO()
+    """``"sha256:"`` and the first :data:`DIGITS` hex digits of a SHA-256 over the tensors ``posterior``
+    holds (the prefix keeps a table reader from taking it for a number), or ``None`` when ``posterior``
+    cannot be pickled or holds no tensor."""
+    fingerprint = _Fingerprint()
     try:
-        torch.save(posterior, buffer)
-    except (pickle.PicklingError, AttributeError, TypeError):
+        fingerprint.dump(posterior)
+    except Exception:  # noqa: BLE001 - a posterior that cannot be fingerprinted has no identity
         return None
-    digest = hashlib.sha256()
-    with zipfile.ZipFile(buffer) as archive:
-        for info in archive.infolist():
-            if _STORAGE.search(info.filename):
-                digest.update(archive.read(info))
-    return f"sha256:{digest.hexdigest()[:DIGITS]}"
+    if not fingerprint.tensors:
+        return None
+    return f"sha256:{fingerprint.digest.hexdigest()[:DIGITS]}"
 
 
 def from_fit(row: ResultRow, fit_id: str | None, epochs: int | None) -> bool:
@@ -58,9 +76,9 @@ def from_fit(row: ResultRow, fit_id: str | None, epochs: int | None) -> bool:
 
     A row that records its fit's identity is judged by it. A row written before rows recorded one is
     judged by its ``epochs``, the one trace of its fit such a row keeps: a fit that stopped at another
-    epoch is another network, and one that stopped at the same epoch is taken for the same. Without an
-    identity of the fit (a posterior that cannot be saved), or without epochs on either side, the row is
-    kept.
+    epoch is another network, and one that stopped at the same epoch is taken for the same. A row with an
+    identity is kept when the fit has none (nothing to compare it with), and so is a row without one
+    when either side has no epochs.
     """
     if row.fit_id:
         return fit_id is None or row.fit_id == fit_id

@@ -132,12 +132,17 @@ class JobOutcome:
             its claim and is doing the work).
         message: The failure's message, or a note (e.g. unranked calibration pairs).
         fused: A fit job whose posterior could not be saved evaluated and calibrated the cell itself.
+        redo: For a fit job that fitted its cell again: the observations whose rows another fit had made
+            (now ``failed``), to be evaluated again.
+        recalibrate: For such a fit job: whether it removed another fit's coverage.
     """
 
     job: Job
     status: Status
     message: str = ""
     fused: bool = False
+    redo: tuple[int, ...] = ()
+    recalibrate: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,41 +208,67 @@ def _run_fit(job: Job, task: Task, method: Method, options: RunOptions) -> JobOu
         message = failure_message("fit", err)
         record_failure(job, method, options, message)
         return JobOutcome(job, "failed", message)
-    note = _forget_other_fits(job, method, options, fit)  # before the fit is kept: see below
+    forgotten = _forget_other_fits(job, method, options, fit)  # before the fit is kept: see below
     try:
         save_torch(fit, cell.fit_path(out))
     except (pickle.PicklingError, AttributeError, TypeError) as err:
         said = f"posterior not saved ({type(err).__name__}: {err}); evaluated in the fit's process"
-        fused = _evaluate_in_place(job, task, method, options, fit)
-        message = "; ".join(m for m in (note, said, fused.message) if m)
-        return JobOutcome(fused.job, fused.status, message, fused=True)
-    return JobOutcome(job, "done", note)
+        everything = replace(job, observations=tuple(sorted({*job.observations, *forgotten.observations})))
+        fused = _evaluate_in_place(everything, task, method, options, fit)
+        message = "; ".join(m for m in (forgotten.note, said, fused.message) if m)
+        return JobOutcome(job, fused.status, message, fused=True)
+    return JobOutcome(
+        job, "done", forgotten.note, redo=forgotten.observations, recalibrate=forgotten.coverage
+    )
 
 
-def _forget_other_fits(job: Job, method: Method, options: RunOptions, fit: Fit) -> str:
-    """After ``job``'s cell was fitted again: turns the ``ok`` rows another fit made into ``failed`` rows
-    that say so, and removes that fit's kept draws and coverage, so that the cell's evaluation and
-    calibration jobs make them again from this fit; returns a note saying what it found, or ``""``.
-    It runs before the new fit is kept: a run killed in between fits again and finds the same, never
-    a kept fit beside rows of another."""
+@dataclass(frozen=True)
+class Forgotten:
+    """What a refit found another fit had made (see :func:`_forget_other_fits`).
+
+    Attributes:
+        observations: Observations whose ``ok`` rows another fit made, now ``failed`` rows.
+        coverage: Whether another fit's coverage was removed.
+        note: What was found, in words (``""`` if nothing).
+    """
+
+    observations: tuple[int, ...] = ()
+    coverage: bool = False
+    note: str = ""
+
+
+def _forget_other_fits(job: Job, method: Method, options: RunOptions, fit: Fit) -> Forgotten:
+    """After ``job``'s cell was fitted again: removes the coverage and kept draws another fit made and
+    turns its ``ok`` rows into ``failed`` rows that say so (in that order: a run killed in between still
+    finds those rows, and so what else they came with), so that the cell's evaluation and calibration
+    jobs make them again from this fit. It runs before the new fit is kept: a run killed before that
+    fits again and finds the same, never a kept fit beside rows of another."""
     cell, out = job.cell, Path(options.out)
-    rows = [r for r in read_cell(cell, out) if r.status == "ok"]
-    others = [r for r in rows if not from_fit(r, fit.fit_id, fit.epochs)]
+    others = [r for r in read_cell(cell, out) if r.status == "ok" and not from_fit(r, fit.fit_id, fit.epochs)]
     coverage = read_coverage(coverage_path(cell, out), repair=False)
     stale_coverage = coverage is not None and not coverage_from_fit(coverage, fit.fit_id, bool(others))
     if not (others or stale_coverage):
-        return ""
-    epochs = ", ".join(sorted({"unknown" if r.epochs is None else str(int(r.epochs)) for r in others}))
-    message = f"made by another fit of this cell (epochs {epochs}; its refit's {fit.epochs}): evaluated again"
-    base = base_row(cell, method, options, job.device)
-    merge_rows(cell, out, [failed_row(base, r.observation, message) for r in others])
-    for row in others:
-        draws_path(cell, out, row.observation).unlink(missing_ok=True)
+        return Forgotten()
     if stale_coverage:
         coverage_path(cell, out).unlink(missing_ok=True)
+    for row in others:
+        draws_path(cell, out, row.observation).unlink(missing_ok=True)
+    message = f"made by another fit of this cell ({_which(others, fit)}): evaluated again"
+    base = base_row(cell, method, options, job.device)
+    merge_rows(cell, out, [failed_row(base, r.observation, message) for r in others])
     what = [f"observation(s) {', '.join(str(r.observation) for r in others)} {message}"] if others else []
     what += ["its coverage is computed again"] if stale_coverage else []
-    return f"fitted again, and earlier results came from another fit: {'; '.join(what)}"
+    note = f"fitted again, and earlier results came from another fit: {'; '.join(what)}"
+    return Forgotten(tuple(r.observation for r in others), stale_coverage, note)
+
+
+def _which(rows: list[ResultRow], fit: Fit) -> str:
+    """How ``rows`` were told from ``fit``: by their fits' identities, or else by their epochs."""
+    ids = sorted({r.fit_id for r in rows if r.fit_id})
+    if ids:
+        return f"fit {', '.join(ids)}; the refit {fit.fit_id}"
+    epochs = sorted({"unknown" if r.epochs is None else str(int(r.epochs)) for r in rows})
+    return f"epochs {', '.join(epochs)}; the refit's {fit.epochs}"
 
 
 def _evaluate_in_place(job: Job, task: Task, method: Method, options: RunOptions, fit: Fit) -> JobOutcome:
@@ -332,6 +363,10 @@ def _run_calibrate(job: Job, task: Task, method: Method, options: RunOptions) ->
 
 
 def _calibrate_fit(job: Job, task: Task, options: RunOptions, fit: Fit) -> JobOutcome:
+    path = coverage_path(job.cell, Path(options.out))
+    kept = read_coverage(path, repair=False)
+    if kept is not None and not coverage_from_fit(kept, fit.fit_id, rows_from_other_fit=False):
+        path.unlink(missing_ok=True)  # recorded by another fit: computed again from this one
     torch.manual_seed(COVERAGE_SEED_OFFSET + job.cell.seed)
     try:
         unranked = calibrate(

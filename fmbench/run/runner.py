@@ -303,9 +303,23 @@ class _Scheduler:
         elif outcome.fused:
             self.bar.update(len(followers))
         else:
-            self.ready += followers
+            self.ready += [*followers, *self._redo(outcome, followers)]
         if outcome.status == "done" and outcome.message:
             self.summary.notes.append(f"{job.label}: {outcome.message}")
+
+    def _redo(self, outcome: JobOutcome, followers: tuple[Job, ...]) -> list[Job]:
+        """Jobs for what a refit found another fit had made and ``followers`` do not cover (its fit file
+        was there when the run was planned, but damaged)."""
+        job, covered = outcome.job, {i for f in followers if f.kind == "evaluate" for i in f.observations}
+        extra = [Job("evaluate", job.cell, (i,), job.device) for i in outcome.redo if i not in covered]
+        if outcome.recalibrate and not any(f.kind == "calibrate" for f in followers):
+            extra.append(Job("calibrate", job.cell, (), job.device))
+        for new in extra:
+            self.work[new] = estimated_work(new)
+        if extra:
+            self.bar.total += len(extra)
+            self.bar.refresh()
+        return extra
 
     def _wake(self) -> None:
         for job in list(self.waiting):
