@@ -115,6 +115,19 @@ def _cell_file(tmp_path):
     return path
 
 
+OTHER_FIT = "sha256:0123456789abcdef"
+
+
+def _run_with_observation_1_by_another_fit(tmp_path, options: RunOptions):
+    """Runs observations 1-2 and makes observation 1's row look made by another fit; returns the cell."""
+    run_grid(_grid((1, 2)), options)
+    (cell,) = _grid((1,)).cells()
+    rows = pd.read_csv(_cell_file(tmp_path))
+    rows.loc[rows.observation == 1, "fit_id"] = OTHER_FIT
+    rows.to_csv(_cell_file(tmp_path), index=False)
+    return cell
+
+
 def test_rows_and_coverage_record_the_fit_that_made_them(tmp_path) -> None:
     run_grid(_grid((1, 2)), _options(tmp_path))
     (cell,) = _grid((1,)).cells()
@@ -146,12 +159,8 @@ def test_a_cell_without_its_kept_fit_plans_checks_of_its_earlier_results(tmp_pat
 
 def test_a_refit_evaluates_again_only_the_rows_of_another_fit(tmp_path) -> None:
     options = _options(tmp_path)
-    run_grid(_grid((1, 2)), options)
-    (cell,) = _grid((1,)).cells()
+    cell = _run_with_observation_1_by_another_fit(tmp_path, options)
     fit_id = load_torch(cell.fit_path(tmp_path), weights_only=False).fit_id
-    rows = pd.read_csv(_cell_file(tmp_path))
-    rows.loc[rows.observation == 1, "fit_id"] = "sha256:0123456789abcdef"  # made by another fit
-    rows.to_csv(_cell_file(tmp_path), index=False)
     draws_path(cell, tmp_path, 1).write_bytes(b"another fit's draws")
     kept_row = read_cell(cell, tmp_path)[1]
     cell.fit_path(tmp_path).unlink()  # a new machine: the kept fit is gone
@@ -192,11 +201,7 @@ def test_a_refit_that_cannot_be_kept_leaves_no_row_of_another_fit_behind(tmp_pat
     import fmbench.run.jobs as jobs
 
     options = _options(tmp_path)
-    run_grid(_grid((1, 2)), options)
-    (cell,) = _grid((1,)).cells()
-    rows = pd.read_csv(_cell_file(tmp_path))
-    rows.loc[rows.observation == 1, "fit_id"] = "sha256:0123456789abcdef"
-    rows.to_csv(_cell_file(tmp_path), index=False)
+    cell = _run_with_observation_1_by_another_fit(tmp_path, options)
     cell.fit_path(tmp_path).unlink()
 
     def full_disk(obj, path) -> None:
@@ -215,13 +220,9 @@ def test_a_refit_that_cannot_be_kept_leaves_no_row_of_another_fit_behind(tmp_pat
 
 def test_a_damaged_kept_fit_is_fitted_again_and_its_other_fit_rows_redone_in_the_same_run(tmp_path) -> None:
     options = _options(tmp_path)
-    run_grid(_grid((1, 2)), options)
-    (cell,) = _grid((1,)).cells()
+    cell = _run_with_observation_1_by_another_fit(tmp_path, options)
     fit_id = load_torch(cell.fit_path(tmp_path), weights_only=False).fit_id
-    rows = pd.read_csv(_cell_file(tmp_path))
-    rows.loc[rows.observation == 1, "fit_id"] = "sha256:0123456789abcdef"
-    rows.to_csv(_cell_file(tmp_path), index=False)
-    coverage = pd.read_csv(coverage_path(cell, tmp_path)).assign(fit_id="sha256:0123456789abcdef")
+    coverage = pd.read_csv(coverage_path(cell, tmp_path)).assign(fit_id=OTHER_FIT)
     coverage.to_csv(coverage_path(cell, tmp_path), index=False)
     cell.fit_path(tmp_path).write_bytes(b"torn")  # planned as kept; found damaged by its fit job
 
@@ -264,7 +265,7 @@ def test_a_calibration_replaces_coverage_another_fit_recorded(tmp_path) -> None:
     run_grid(_grid((1,)), options)
     (cell,) = _grid((1,)).cells()
     fit_id = load_torch(cell.fit_path(tmp_path), weights_only=False).fit_id
-    other = pd.read_csv(coverage_path(cell, tmp_path)).assign(fit_id="sha256:0123456789abcdef")
+    other = pd.read_csv(coverage_path(cell, tmp_path)).assign(fit_id=OTHER_FIT)
     other.to_csv(coverage_path(cell, tmp_path), index=False)
 
     assert run_job(Job("calibrate", cell), WorkerSetup(options)).status == "done"
