@@ -19,7 +19,6 @@ share an identity wherever they were made. A posterior that cannot be pickled, o
 from __future__ import annotations
 
 import hashlib
-import io
 import pickle
 from typing import Any
 
@@ -36,12 +35,19 @@ __all__ = ["coverage_from_fit", "fit_identity", "from_fit"]
 DIGITS = 16
 
 
+class _Discard:
+    """A file that keeps nothing written to it."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
 class _Fingerprint(pickle.Pickler):
     """Pickles an object into nothing, hashing each tensor it meets instead of pickling it and skipping
     every distribution."""
 
     def __init__(self) -> None:
-        super().__init__(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL)
+        super().__init__(_Discard(), protocol=pickle.HIGHEST_PROTOCOL)
         self.digest = hashlib.sha256()
         self.tensors = 0
 

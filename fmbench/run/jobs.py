@@ -323,8 +323,8 @@ def _run_evaluate(job: Job, task: Task, method: Method, options: RunOptions) -> 
 
 def _evaluate_fit(job: Job, task: Task, method: Method, options: RunOptions, fit: Fit) -> JobOutcome:
     cell, out = job.cell, Path(options.out)
-    rows = read_cell(cell, out)
-    done = {r.observation for r in rows if r.status == "ok" and from_fit(r, fit.fit_id, fit.epochs)}
+    rows = [r for r in read_cell(cell, out) if r.status == "ok"]
+    done = {r.observation for r in rows if from_fit(r, fit.fit_id, fit.epochs)}
     base = base_row(cell, method, options, job.device)
     base.fit_s, base.peak_memory_mb = fit.fit_s, fit.peak_memory_mb
     base.epochs, base.num_parameters = fit.epochs, fit.posterior.cost.num_parameters
